@@ -1,0 +1,249 @@
+"""ctypes binding of a plugin library's plain C entry points and PyCapsule construction.
+
+Ownership rules (see ``plugin_api/src/export.rs`` and ``/work/shared/docs/ffi-facts.md``):
+
+* every ``dfplugin_<kind>(...)`` constructor returns an owned pointer (or NULL and a
+  thread-local last error);
+* the pointer is wrapped in a PyCapsule whose destructor (written here, in Python, declared
+  ``CFUNCTYPE(None, c_void_p)``) calls the matching ``dfplugin_free_<kind>`` exactly once;
+* datafusion-python never frees the capsule's struct, it calls the struct's own ``clone``;
+* capsule names live in buffers that are never freed, and libraries are never unloaded.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import threading
+from typing import Any, Dict, Optional, Tuple
+
+from .errors import PluginError, PluginLoadError
+
+__all__ = ["Library", "open_library", "CAPSULE_NAMES", "capsule_stats", "codec_pointer"]
+
+log = logging.getLogger("dfplugin")
+
+# kind -> (capsule name the datafusion-python host reads, constructor symbol, destructor symbol)
+_KINDS: Dict[str, Tuple[str, str, str]] = {
+    "scalar_udf": ("datafusion_scalar_udf", "dfplugin_scalar_udf", "dfplugin_free_scalar_udf"),
+    "aggregate_udf": ("datafusion_aggregate_udf", "dfplugin_aggregate_udf", "dfplugin_free_aggregate_udf"),
+    "window_udf": ("datafusion_window_udf", "dfplugin_window_udf", "dfplugin_free_window_udf"),
+    "table_function": ("datafusion_table_function", "dfplugin_table_function", "dfplugin_free_table_function"),
+    "physical_optimizer_rule": (
+        "datafusion_physical_optimizer_rule",
+        "dfplugin_physical_optimizer_rule",
+        "dfplugin_free_physical_optimizer_rule",
+    ),
+    "config_options": ("datafusion_extension_options", "dfplugin_config_options", "dfplugin_free_config_options"),
+}
+
+#: Capsule name per object kind.
+CAPSULE_NAMES: Dict[str, str] = {k: v[0] for k, v in _KINDS.items()}
+LOGICAL_CODEC_CAPSULE = "datafusion_logical_extension_codec"
+
+# Capsule names must outlive every capsule: allocate them once, never free them.
+_NAME_BUFFERS: Dict[str, ctypes.Array] = {
+    name: ctypes.create_string_buffer(name.encode("ascii"))
+    for name in list(CAPSULE_NAMES.values()) + [LOGICAL_CODEC_CAPSULE]
+}
+
+_DESTRUCTOR = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+
+# ``pythonapi[name]`` makes a fresh function object (``pythonapi.name`` is shared and cached),
+# so these prototypes cannot be changed by other code.
+_PyCapsule_New = ctypes.pythonapi["PyCapsule_New"]
+_PyCapsule_New.restype = ctypes.py_object
+_PyCapsule_New.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+
+_PyCapsule_GetPointer = ctypes.pythonapi["PyCapsule_GetPointer"]
+_PyCapsule_GetPointer.restype = ctypes.c_void_p
+_PyCapsule_GetPointer.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+
+_PyCapsule_IsValid = ctypes.pythonapi["PyCapsule_IsValid"]
+_PyCapsule_IsValid.restype = ctypes.c_int
+_PyCapsule_IsValid.argtypes = [ctypes.py_object, ctypes.c_char_p]
+
+_Py_IncRef = ctypes.pythonapi["Py_IncRef"]
+_Py_IncRef.restype = None
+_Py_IncRef.argtypes = [ctypes.py_object]
+
+_PyCapsule_GetPointerObj = ctypes.pythonapi["PyCapsule_GetPointer"]
+_PyCapsule_GetPointerObj.restype = ctypes.c_void_p
+_PyCapsule_GetPointerObj.argtypes = [ctypes.py_object, ctypes.c_char_p]
+_stats_lock = threading.Lock()
+_stats = {"created": 0, "freed": 0}
+
+
+def capsule_stats() -> Dict[str, int]:
+    """Capsules created and freed by this process so far (all libraries, all kinds)."""
+    with _stats_lock:
+        return dict(_stats)
+
+
+def is_capsule(obj: Any, name: str) -> bool:
+    """Whether ``obj`` is a PyCapsule named ``name``."""
+    return type(obj).__name__ == "PyCapsule" and bool(_PyCapsule_IsValid(obj, name.encode("ascii")))
+
+
+def codec_pointer(capsule: Any) -> int:
+    """The ``FFI_LogicalExtensionCodec*`` inside a ``datafusion_logical_extension_codec`` capsule."""
+    ptr = _PyCapsule_GetPointerObj(capsule, LOGICAL_CODEC_CAPSULE.encode("ascii"))
+    if not ptr:
+        raise PluginError(
+            f"the session's {LOGICAL_CODEC_CAPSULE} capsule holds a NULL pointer", kind="bad_session"
+        )
+    return int(ptr)
+
+
+class Library:
+    """A plugin library opened with ctypes (once per real path, never unloaded)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        try:
+            self._dll = ctypes.CDLL(path)
+        except OSError as e:
+            raise PluginLoadError(
+                f"the dynamic loader refused '{path}': {e}. The file passed the manifest checks, so "
+                "it is likely damaged or built for another platform; rebuild it with `make build`",
+                kind="open_failed",
+                path=path,
+            ) from e
+        self._destructors: Dict[str, Any] = {}
+        self._ctors: Dict[str, Any] = {}
+        self._frees: Dict[str, Any] = {}
+        self._abi_version = self._sym("dfplugin_abi_version", ctypes.c_uint32, [])
+        self._embedded = self._sym("dfplugin_embedded_manifest", ctypes.c_void_p, [ctypes.POINTER(ctypes.c_size_t)])
+        self._manifest_json = self._sym("dfplugin_manifest_json", ctypes.c_char_p, [])
+        self._last_code = self._sym("dfplugin_last_error_code", ctypes.c_uint32, [])
+        self._last_message = self._sym("dfplugin_last_error_message", ctypes.c_char_p, [])
+        self._live = self._sym("dfplugin_live_objects", ctypes.c_uint64, [])
+        for kind, (_cap, ctor, free) in _KINDS.items():
+            argtypes = [ctypes.c_char_p, ctypes.c_void_p] if kind == "table_function" else [ctypes.c_char_p]
+            self._ctors[kind] = self._sym(ctor, ctypes.c_void_p, argtypes)
+            self._frees[kind] = self._sym(free, None, [ctypes.c_void_p])
+            self._destructors[kind] = self._make_destructor(kind)
+
+    # -- symbols -------------------------------------------------------------------------
+
+    def _sym(self, name: str, restype: Any, argtypes: list) -> Any:
+        try:
+            fn = getattr(self._dll, name)
+        except AttributeError as e:
+            raise PluginLoadError(
+                f"'{self.path}' has an embedded manifest but does not export the C entry point "
+                f"'{name}'; it was built with an older df_plugin_api or without export_plugin!. "
+                "Rebuild it with `make build`",
+                kind="missing_entry_point",
+                path=self.path,
+            ) from e
+        fn.restype = restype
+        fn.argtypes = argtypes
+        return fn
+
+    def _make_destructor(self, kind: str) -> Any:
+        name_addr = ctypes.addressof(_NAME_BUFFERS[CAPSULE_NAMES[kind]])
+        free = self._frees[kind]
+        path = self.path
+        # Everything the callback needs is bound here (not looked up in module globals),
+        # so it keeps working while the interpreter tears modules down.
+        get_pointer = _PyCapsule_GetPointer
+        stats, lock, logger = _stats, _stats_lock, log
+
+        def destructor(capsule: Optional[int]) -> None:
+            try:
+                ptr = get_pointer(capsule, name_addr)
+                if ptr:
+                    free(ptr)
+                with lock:
+                    stats["freed"] += 1
+            except BaseException:  # never let an exception escape a C callback
+                try:
+                    logger.exception("freeing a %s capsule of %s failed", kind, path)
+                except BaseException:
+                    pass
+
+        thunk = _DESTRUCTOR(destructor)
+        # Capsules may outlive this Library object (and even this module, at interpreter
+        # exit): the C thunk must never be freed, like the library itself.
+        _Py_IncRef(ctypes.py_object(thunk))
+        return thunk
+
+    # -- entry points --------------------------------------------------------------------
+
+    def abi_version(self) -> Tuple[int, int]:
+        """``(major, minor)`` from ``dfplugin_abi_version()``."""
+        v = int(self._abi_version())
+        return v >> 16, v & 0xFFFF
+
+    def embedded_manifest_bytes(self) -> bytes:
+        """The embedded manifest as the loaded image sees it (header + JSON)."""
+        n = ctypes.c_size_t(0)
+        ptr = self._embedded(ctypes.byref(n))
+        return ctypes.string_at(ptr, n.value) if ptr else b""
+
+    def manifest_json(self) -> str:
+        """The live manifest JSON (built from the objects the library really exports)."""
+        raw = self._manifest_json()
+        if raw is None:
+            raise self.last_error("dfplugin_manifest_json")
+        return raw.decode("utf-8")
+
+    def live_objects(self) -> int:
+        """Objects created through the C entry points and not yet freed."""
+        return int(self._live())
+
+    def last_error(self, entry: str, what: str = "") -> PluginError:
+        """The calling thread's last plugin error as a :class:`PluginError`."""
+        code = int(self._last_code())
+        raw = self._last_message()
+        message = raw.decode("utf-8", "replace") if raw else "(no message)"
+        suffix = f" ({what})" if what else ""
+        return PluginError(
+            f"plugin '{self.path}' failed in {entry}{suffix}: {message}",
+            kind="plugin_error",
+            path=self.path,
+            code=code,
+            plugin_message=message,
+        )
+
+    def new_pointer(self, kind: str, name: Optional[str], codec: Optional[int] = None) -> int:
+        """Calls the constructor of ``kind``; returns the owned pointer or raises."""
+        ctor = self._ctors[kind]
+        arg = None if name is None else name.encode("utf-8")
+        ptr = ctor(arg, codec) if kind == "table_function" else ctor(arg)
+        if not ptr:
+            raise self.last_error(_KINDS[kind][1], f"{kind} {name!r}" if name is not None else "")
+        return int(ptr)
+
+    def free_pointer(self, kind: str, ptr: int) -> None:
+        """Frees a pointer from :meth:`new_pointer` that was not wrapped in a capsule."""
+        self._frees[kind](ptr)
+
+    def capsule(self, kind: str, name: Optional[str], codec: Optional[int] = None) -> Any:
+        """A fresh PyCapsule owning a new object of ``kind`` (freed when the capsule dies)."""
+        ptr = self.new_pointer(kind, name, codec)
+        try:
+            cap = _PyCapsule_New(ptr, ctypes.addressof(_NAME_BUFFERS[CAPSULE_NAMES[kind]]), self._destructors[kind])
+        except BaseException:
+            self.free_pointer(kind, ptr)
+            raise
+        with _stats_lock:
+            _stats["created"] += 1
+        return cap
+
+
+_libraries: Dict[str, Library] = {}
+_libraries_lock = threading.Lock()
+
+
+def open_library(path: str) -> Library:
+    """Opens the library at ``path`` once per real path; it is never unloaded."""
+    real = os.path.realpath(path)
+    with _libraries_lock:
+        lib = _libraries.get(real)
+        if lib is None:
+            lib = Library(real)
+            _libraries[real] = lib
+        return lib

@@ -1,0 +1,261 @@
+//! `dfplugin`: inspect, load, query and conformance-test DataFusion plugin libraries.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::DFParser;
+use df_plugin_host::conform::{self, RustHost, Suite};
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::prelude::*;
+use df_plugin_host::{load, read_embedded_manifest, CollisionPolicy, HostError, InstallOptions};
+
+/// Exit code when a plugin is refused or fails to install.
+const EXIT_REFUSED: u8 = 2;
+/// Exit code when a query or a conformance case fails.
+const EXIT_FAILED: u8 = 1;
+
+#[derive(Parser)]
+#[command(name = "dfplugin", version, about = "Inspect, load, query and conformance-test DataFusion plugin libraries")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Json,
+    Text,
+}
+
+#[derive(clap::Args)]
+struct InstallArgs {
+    /// Plugin options as a JSON object of configuration keys, e.g. '{"span.line_base": 1}'.
+    #[arg(long, default_value = "")]
+    options: String,
+    /// What to do when a plugin object's name is already registered: error, replace, skip.
+    #[arg(long, default_value = "error")]
+    on_collision: CollisionPolicy,
+}
+
+impl InstallArgs {
+    fn install_options(&self) -> InstallOptions {
+        InstallOptions::new().on_collision(self.on_collision).with_options_json(self.options.clone())
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the manifest embedded in a plugin library, without loading it.
+    Inspect {
+        library: PathBuf,
+        #[arg(long, value_enum, default_value = "json")]
+        format: Format,
+    },
+    /// Load a plugin, install it into a session, run SQL and print the results.
+    Sql {
+        library: PathBuf,
+        /// SQL to run (several statements separated by ';'). Without -e or -f, read stdin.
+        #[arg(short = 'e', long = "execute", conflicts_with = "file")]
+        execute: Option<String>,
+        /// File with SQL statements.
+        #[arg(short = 'f', long)]
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        install: InstallArgs,
+    },
+    /// Run conformance suites against a plugin and print a capability x host matrix.
+    Conform {
+        library: PathBuf,
+        /// Suite files (TOML); default: the suite embedded in dfplugin (manifests/codeanatomy.default.toml).
+        #[arg(long = "suite")]
+        suites: Vec<PathBuf>,
+        /// Write the JSON report here.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Write a Markdown report here.
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+        #[command(flatten)]
+        install: InstallArgs,
+    },
+}
+
+fn refused(err: &HostError) -> ExitCode {
+    eprintln!("error[{}]: {err}", err.kind());
+    ExitCode::from(EXIT_REFUSED)
+}
+
+fn failed(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(EXIT_FAILED)
+}
+
+fn inspect(library: &Path, format: Format) -> ExitCode {
+    let manifest = match read_embedded_manifest(library) {
+        Ok(m) => m,
+        Err(e) => return refused(&e),
+    };
+    match format {
+        Format::Json => println!("{}", manifest.to_json_pretty()),
+        Format::Text => {
+            println!("plugin       {} {}", manifest.plugin.name, manifest.plugin.version);
+            println!("file         {}", library.display());
+            println!("build        {}", manifest.build.id);
+            println!("abi          {}", manifest.abi);
+            println!("target       {}", manifest.target);
+            println!("datafusion   {} (datafusion-ffi {}, arrow {})", manifest.datafusion, manifest.datafusion_ffi, manifest.arrow);
+            println!("capabilities {}", manifest.capabilities.join(", "));
+            if let Some(config) = &manifest.config {
+                println!("config       namespace '{}'", config.namespace);
+                for key in &config.keys {
+                    println!("  {}.{} ({}, default {}): {}", config.namespace, key.key, key.ty, key.default, key.doc);
+                }
+            }
+            for (kind, names) in &manifest.objects {
+                println!("{kind:<22} {}", names.join(", "));
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+async fn sql(library: &Path, text: String, install: &InstallArgs) -> ExitCode {
+    let plugin = match load(library) {
+        Ok(p) => p,
+        Err(e) => return refused(&e),
+    };
+    let mut builder = SessionStateBuilder::new().with_default_features();
+    if let Err(e) = plugin.install(&mut builder, &install.install_options()) {
+        return refused(&e);
+    }
+    let ctx = SessionContext::new_with_state(builder.build());
+    let statements = match DFParser::parse_sql(&text) {
+        Ok(s) => s,
+        Err(e) => return failed(format!("could not parse SQL: {e}")),
+    };
+    for statement in statements {
+        let state = ctx.state();
+        let result = async {
+            let plan = state.statement_to_plan(statement).await?;
+            ctx.execute_logical_plan(plan).await?.collect().await
+        }
+        .await;
+        match result {
+            Ok(batches) => {
+                if batches.iter().any(|b| b.num_columns() > 0) {
+                    match pretty_format_batches(&batches) {
+                        Ok(table) => println!("{table}"),
+                        Err(e) => return failed(format!("could not format result: {e}")),
+                    }
+                }
+            }
+            Err(e) => return failed(e),
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+async fn conform_cmd(
+    library: &Path,
+    suite_paths: &[PathBuf],
+    report_path: Option<&Path>,
+    markdown_path: Option<&Path>,
+    install: &InstallArgs,
+) -> ExitCode {
+    let mut suites = Vec::new();
+    if suite_paths.is_empty() {
+        match Suite::parse(conform::DEFAULT_SUITE, conform::DEFAULT_SUITE_NAME) {
+            Ok(s) => suites.push(s),
+            Err(e) => return failed(e),
+        }
+    }
+    for path in suite_paths {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => return failed(format!("cannot read suite '{}': {e}", path.display())),
+        };
+        match Suite::parse(&text, &path.display().to_string()) {
+            Ok(s) => suites.push(s),
+            Err(e) => return failed(e),
+        }
+    }
+    let plugin = match load(library) {
+        Ok(p) => p,
+        Err(e) => return refused(&e),
+    };
+    let host = RustHost { label: "rust-dlopen".into(), plugin: plugin.clone(), options: install.install_options() };
+    let mut reports = Vec::new();
+    for suite in &suites {
+        let report = conform::run_suite(suite, &plugin, &[&host]).await;
+        println!("{}", report.to_markdown());
+        reports.push(report);
+    }
+    if let Some(path) = report_path {
+        let json = serde_json::to_string_pretty(&reports).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+        if let Err(e) = std::fs::write(path, json) {
+            return failed(format!("cannot write report '{}': {e}", path.display()));
+        }
+    }
+    if let Some(path) = markdown_path {
+        let md: String = reports.iter().map(|r| r.to_markdown()).collect::<Vec<_>>().join("\n");
+        if let Err(e) = std::fs::write(path, md) {
+            return failed(format!("cannot write report '{}': {e}", path.display()));
+        }
+    }
+    let failures: usize = reports.iter().map(|r| r.failures().count()).sum();
+    if failures > 0 {
+        for r in &reports {
+            for f in r.failures() {
+                eprintln!("FAILED [{}] {} :: {}", f.host, r.suite, f.case);
+            }
+        }
+        return ExitCode::from(EXIT_FAILED);
+    }
+    ExitCode::SUCCESS
+}
+
+fn main() -> ExitCode {
+    // DFPLUGIN_LOG takes `level` or `target=level,...` (e.g. `df_plugin_host=debug,df_plugin::remote=info`).
+    let filter = std::env::var("DFPLUGIN_LOG")
+        .ok()
+        .and_then(|spec| spec.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::WARN));
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(filter)
+        .init();
+
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return failed(format!("cannot start tokio: {e}")),
+    };
+    match cli.command {
+        Command::Inspect { library, format } => inspect(&library, format),
+        Command::Sql { library, execute, file, install } => {
+            let text = match (execute, file) {
+                (Some(sql), _) => sql,
+                (None, Some(path)) => match std::fs::read_to_string(&path) {
+                    Ok(t) => t,
+                    Err(e) => return failed(format!("cannot read '{}': {e}", path.display())),
+                },
+                (None, None) => {
+                    let mut buf = String::new();
+                    if let Err(e) = std::io::stdin().read_to_string(&mut buf) {
+                        return failed(format!("cannot read stdin: {e}"));
+                    }
+                    buf
+                }
+            };
+            runtime.block_on(sql(&library, text, &install))
+        }
+        Command::Conform { library, suites, report, markdown, install } => {
+            runtime.block_on(conform_cmd(&library, &suites, report.as_deref(), markdown.as_deref(), &install))
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! Loading a plugin library: every check, in order, before any datafusion-ffi value is touched.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use abi_stable::library::{lib_header_from_path, LibraryError};
+use abi_stable::std_types::{RResult, RStr};
+use datafusion::catalog::TableFunctionImpl;
+use datafusion::logical_expr::{AggregateUDF, AggregateUDFImpl, ScalarUDF, ScalarUDFImpl, WindowUDF, WindowUDFImpl};
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion_ffi::config::extension_options::FFI_ExtensionOptions;
+use df_plugin_api::export::exported_state;
+use df_plugin_api::log::LogSink;
+use df_plugin_api::manifest::{Capability, Manifest};
+use df_plugin_api::module::PluginModuleRef;
+use df_plugin_api::plugin::config_options_for;
+use df_plugin_api::version::{major_of, ARROW_VERSION, DATAFUSION_FFI_VERSION, DATAFUSION_VERSION};
+use df_plugin_api::{AbiVersion, PluginError};
+
+use crate::error::HostError;
+use crate::inspect::read_embedded_manifest;
+
+/// The target triple this host was built for.
+pub const HOST_TARGET: &str = env!("DFP_TARGET");
+
+/// Objects of a plugin, ready to register in a session.
+#[derive(Clone)]
+pub struct PluginObjects {
+    pub scalar_udfs: Vec<Arc<ScalarUDF>>,
+    pub aggregate_udfs: Vec<Arc<AggregateUDF>>,
+    pub window_udfs: Vec<Arc<WindowUDF>>,
+    pub table_functions: Vec<(String, Arc<dyn TableFunctionImpl>)>,
+    pub physical_optimizer_rules: Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>>,
+    /// The plugin's configuration namespace, if it declares one.
+    pub config: Option<FFI_ExtensionOptions>,
+}
+
+enum Source {
+    /// Loaded with dlopen; objects cross as datafusion-ffi values.
+    Dynamic(PluginModuleRef),
+    /// Linked in-process (rlib); objects are the plugin's own.
+    Native(fn(&str) -> Result<PluginObjects, PluginError>),
+}
+
+/// A plugin that passed every check. Obtained from [`load`] (or [`LoadedPlugin::native`]).
+pub struct LoadedPlugin {
+    path: PathBuf,
+    manifest: Manifest,
+    source: Source,
+}
+
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("path", &self.path)
+            .field("plugin", &self.manifest.plugin.name)
+            .field("native", &matches!(self.source, Source::Native(_)))
+            .finish()
+    }
+}
+
+/// Plugins loaded in this process, by canonical path. Libraries are never unloaded: objects
+/// they created may live in any session, and unloading would leave dangling code pointers.
+fn registry() -> &'static Mutex<HashMap<PathBuf, Arc<LoadedPlugin>>> {
+    static REGISTRY: OnceLock<Mutex<HashMap<PathBuf, Arc<LoadedPlugin>>>> = OnceLock::new();
+    REGISTRY.get_or_init(Default::default)
+}
+
+/// Checks a manifest against this host: ABI, DataFusion, datafusion-ffi, arrow, target and
+/// capabilities, in that order.
+pub fn check_compatibility(path: &Path, manifest: &Manifest) -> Result<(), HostError> {
+    let host = AbiVersion::CURRENT;
+    let plugin = manifest.abi;
+    let p = path.to_path_buf();
+    if plugin.major != host.major {
+        return Err(HostError::AbiMajorMismatch { path: p, plugin, host });
+    }
+    if plugin.minor > host.minor {
+        return Err(HostError::AbiMinorTooNew { path: p, plugin, host });
+    }
+    let same_major = |a: &str, b: &str| major_of(a).is_some() && major_of(a) == major_of(b);
+    if !same_major(&manifest.datafusion, DATAFUSION_VERSION) {
+        return Err(HostError::DataFusionMismatch { path: p, plugin: manifest.datafusion.clone(), host: DATAFUSION_VERSION.into() });
+    }
+    if !same_major(&manifest.datafusion_ffi, DATAFUSION_FFI_VERSION) {
+        return Err(HostError::FfiMismatch { path: p, plugin: manifest.datafusion_ffi.clone(), host: DATAFUSION_FFI_VERSION.into() });
+    }
+    if !same_major(&manifest.arrow, ARROW_VERSION) {
+        return Err(HostError::ArrowMismatch { path: p, plugin: manifest.arrow.clone(), host: ARROW_VERSION.into() });
+    }
+    if manifest.target != HOST_TARGET {
+        return Err(HostError::TargetMismatch { path: p, plugin: manifest.target.clone(), host: HOST_TARGET.into() });
+    }
+    let capabilities = manifest.capability_set().map_err(|capability| HostError::UnknownCapability {
+        path: p.clone(),
+        capability,
+        known: Capability::ALL.iter().map(|c| c.name()).collect::<Vec<_>>().join(", "),
+    })?;
+    for capability in capabilities.iter() {
+        let carried = capability.carried_since_minor().is_some_and(|since| since <= plugin.minor);
+        if !carried {
+            return Err(HostError::CapabilityNotCarried { path: p, capability: capability.name().into(), abi: plugin });
+        }
+    }
+    tracing::debug!(path = %path.display(), abi = %plugin, "compatibility checks passed");
+    Ok(())
+}
+
+extern "C" fn forward_plugin_log(level: u8, target: RStr<'_>, message: RStr<'_>) {
+    let (target, message) = (target.as_str(), message.as_str());
+    match level {
+        1 => tracing::error!(target: "df_plugin::remote", plugin_target = target, "{message}"),
+        2 => tracing::warn!(target: "df_plugin::remote", plugin_target = target, "{message}"),
+        3 => tracing::info!(target: "df_plugin::remote", plugin_target = target, "{message}"),
+        4 => tracing::debug!(target: "df_plugin::remote", plugin_target = target, "{message}"),
+        _ => tracing::trace!(target: "df_plugin::remote", plugin_target = target, "{message}"),
+    }
+}
+
+/// Loads the plugin library at `path` (once per process; a second call returns the same
+/// plugin). Checks, in order: the file is readable; its embedded manifest is present and
+/// parses; ABI major equal and minor not newer; DataFusion, datafusion-ffi and arrow majors
+/// equal; target equal; capabilities known. Only then is the library opened, and the live
+/// manifest it reports must equal the embedded one.
+pub fn load(path: impl AsRef<Path>) -> Result<Arc<LoadedPlugin>, HostError> {
+    let path = path.as_ref();
+    let span = tracing::info_span!("load_plugin", path = %path.display());
+    let _enter = span.enter();
+
+    let embedded = read_embedded_manifest(path)?;
+    check_compatibility(path, &embedded)?;
+    let canonical = std::fs::canonicalize(path).map_err(|e| HostError::Unreadable { path: path.to_path_buf(), reason: e.to_string() })?;
+
+    // Held across open + checks so two threads loading one file get one plugin.
+    let mut loaded = registry().lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(existing) = loaded.get(&canonical) {
+        tracing::debug!("plugin already loaded; reusing it");
+        return Ok(Arc::clone(existing));
+    }
+
+    let header = lib_header_from_path(&canonical).map_err(|e| match e {
+        LibraryError::OpenError { err, .. } => HostError::Open { path: path.to_path_buf(), reason: err.to_string() },
+        LibraryError::GetSymbolError { err, .. } => {
+            HostError::MissingRootModule { path: path.to_path_buf(), reason: err.to_string() }
+        }
+        other => HostError::Layout { path: path.to_path_buf(), host: AbiVersion::CURRENT, reason: other.to_string() },
+    })?;
+    let module = header.check_layout::<PluginModuleRef>().map_err(|e| HostError::Layout {
+        path: path.to_path_buf(),
+        host: AbiVersion::CURRENT,
+        reason: e.to_string(),
+    })?;
+    tracing::debug!("library opened and root module layout checked");
+
+    (module.set_log_sink())(LogSink { log: forward_plugin_log, max_level: 5 });
+
+    let live_json = match (module.manifest_json())() {
+        RResult::ROk(json) => json,
+        RResult::RErr(error) => return Err(HostError::Plugin { path: path.to_path_buf(), entry: "manifest_json", error }),
+    };
+    let live: Manifest = serde_json::from_str(live_json.as_str())
+        .map_err(|e| HostError::MalformedManifest { path: path.to_path_buf(), reason: format!("live manifest: {e}") })?;
+    let mut differences = embedded.differences(&live);
+    if module.abi_version() != embedded.abi {
+        differences.push(format!("root module abi_version: {} != {}", module.abi_version(), embedded.abi));
+    }
+    if !differences.is_empty() {
+        return Err(HostError::LiveManifestMismatch { path: path.to_path_buf(), differences });
+    }
+
+    let plugin = Arc::new(LoadedPlugin { path: canonical.clone(), manifest: embedded, source: Source::Dynamic(module) });
+    loaded.insert(canonical, Arc::clone(&plugin));
+    tracing::info!(plugin = %plugin.manifest.plugin.name, version = %plugin.manifest.plugin.version, build = %plugin.manifest.build.id, "plugin loaded");
+    Ok(plugin)
+}
+
+fn native_objects<P: df_plugin_api::export::Exported>(options_json: &str) -> Result<PluginObjects, PluginError> {
+    let state = exported_state::<P>()?;
+    let exports = &state.exports;
+    Ok(PluginObjects {
+        scalar_udfs: exports.scalar_udfs.clone(),
+        aggregate_udfs: exports.aggregate_udfs.clone(),
+        window_udfs: exports.window_udfs.clone(),
+        table_functions: exports.table_functions.iter().map(|t| (t.name.clone(), Arc::clone(&t.function))).collect(),
+        physical_optimizer_rules: exports.physical_optimizer_rules.clone(),
+        config: P::MANIFEST.config.map(|_| config_options_for(&P::MANIFEST, options_json)).transpose()?,
+    })
+}
+
+fn unwrap_plugin<T>(path: &Path, entry: &'static str, result: RResult<T, PluginError>) -> Result<T, HostError> {
+    match result {
+        RResult::ROk(v) => Ok(v),
+        RResult::RErr(error) => Err(HostError::Plugin { path: path.to_path_buf(), entry, error }),
+    }
+}
+
+impl LoadedPlugin {
+    /// A plugin linked into this process as a Rust library: same objects, no FFI. Used as
+    /// the baseline that dlopen'ed plugins are compared against.
+    pub fn native<P: df_plugin_api::export::Exported>() -> Result<Arc<LoadedPlugin>, HostError> {
+        let state = exported_state::<P>().map_err(|error| HostError::Plugin {
+            path: PathBuf::from("<native>"),
+            entry: "build",
+            error,
+        })?;
+        Ok(Arc::new(LoadedPlugin {
+            path: PathBuf::from(format!("<native:{}>", P::MANIFEST.name)),
+            manifest: state.manifest.clone(),
+            source: Source::Native(native_objects::<P>),
+        }))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    pub fn name(&self) -> &str {
+        &self.manifest.plugin.name
+    }
+
+    pub fn is_native(&self) -> bool {
+        matches!(self.source, Source::Native(_))
+    }
+
+    /// Objects handed out through the plugin's plain C entry points and not yet freed.
+    pub fn live_objects(&self) -> Option<u64> {
+        match &self.source {
+            Source::Dynamic(module) => Some((module.live_objects())()),
+            Source::Native(_) => None,
+        }
+    }
+
+    /// Fresh objects of every declared kind, with install options (JSON) applied to the
+    /// configuration namespace.
+    pub fn objects(&self, options_json: &str) -> Result<PluginObjects, HostError> {
+        let span = tracing::debug_span!("plugin_objects", plugin = %self.name());
+        let _enter = span.enter();
+        let module = match &self.source {
+            Source::Native(build) => {
+                return build(options_json).map_err(|error| self.options_or_plugin_error("objects", error))
+            }
+            Source::Dynamic(module) => module,
+        };
+        let path = &self.path;
+        let caps = self.manifest.capability_set().unwrap_or_default();
+        let config = if caps.contains(Capability::ConfigNamespace) {
+            Some(match (module.config_options())(RStr::from_str(options_json)) {
+                RResult::ROk(v) => v,
+                RResult::RErr(error) => return Err(self.options_or_plugin_error("config_options", error)),
+            })
+        } else {
+            None
+        };
+        let scalar_udfs = unwrap_plugin(path, "scalar_udfs", (module.scalar_udfs())())?
+            .iter()
+            .map(|f| Arc::new(ScalarUDF::new_from_shared_impl(<Arc<dyn ScalarUDFImpl>>::from(f))))
+            .collect();
+        let aggregate_udfs = unwrap_plugin(path, "aggregate_udfs", (module.aggregate_udfs())())?
+            .iter()
+            .map(|f| Arc::new(AggregateUDF::new_from_shared_impl(<Arc<dyn AggregateUDFImpl>>::from(f))))
+            .collect();
+        let window_udfs = unwrap_plugin(path, "window_udfs", (module.window_udfs())())?
+            .iter()
+            .map(|f| Arc::new(WindowUDF::new_from_shared_impl(<Arc<dyn WindowUDFImpl>>::from(f))))
+            .collect();
+        let table_functions = unwrap_plugin(path, "table_functions", (module.table_functions())())?
+            .into_iter()
+            .map(|t| (t.name.to_string(), <Arc<dyn TableFunctionImpl>>::from(t.function)))
+            .collect();
+        let physical_optimizer_rules = unwrap_plugin(path, "physical_optimizer_rules", (module.physical_optimizer_rules())())?
+            .iter()
+            .map(<Arc<dyn PhysicalOptimizerRule + Send + Sync>>::from)
+            .collect();
+        Ok(PluginObjects { scalar_udfs, aggregate_udfs, window_udfs, table_functions, physical_optimizer_rules, config })
+    }
+
+    fn options_or_plugin_error(&self, entry: &'static str, error: PluginError) -> HostError {
+        if error.code() == df_plugin_api::ErrorCode::InvalidOptions {
+            HostError::InvalidOptions { plugin: self.name().to_string(), error }
+        } else {
+            HostError::Plugin { path: self.path.clone(), entry, error }
+        }
+    }
+}
+
+/// Every plugin loaded with [`load`] in this process.
+pub fn loaded_plugins() -> Vec<Arc<LoadedPlugin>> {
+    let loaded = registry().lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut all: Vec<_> = loaded.values().cloned().collect();
+    all.sort_by(|a, b| a.path.cmp(&b.path));
+    all
+}

@@ -1,0 +1,3 @@
+fn main() {
+    df_plugin_build::emit();
+}

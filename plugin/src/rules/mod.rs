@@ -1,0 +1,2 @@
+//! Optimizer rules the pack installs.
+pub mod scan_guard;

@@ -1,0 +1,529 @@
+//! The exporting side: cached exports, the root module's entry points, the plain C entry
+//! points, and the [`export_plugin!`](crate::export_plugin) macro that wires them to a
+//! [`Plugin`].
+
+use std::ffi::{c_char, CStr, CString};
+use std::sync::{Arc, Once, OnceLock};
+
+use abi_stable::prefix_type::PrefixTypeTrait;
+use abi_stable::std_types::{RResult, RStr, RString, RVec};
+use datafusion::execution::TaskContextProvider;
+use datafusion::prelude::SessionContext;
+use datafusion_ffi::config::extension_options::FFI_ExtensionOptions;
+use datafusion_ffi::physical_optimizer::FFI_PhysicalOptimizerRule;
+use datafusion_ffi::proto::logical_extension_codec::FFI_LogicalExtensionCodec;
+use datafusion_ffi::udaf::FFI_AggregateUDF;
+use datafusion_ffi::udf::FFI_ScalarUDF;
+use datafusion_ffi::udtf::FFI_TableFunction;
+use datafusion_ffi::udwf::FFI_WindowUDF;
+use tokio::runtime::Handle;
+
+use crate::error::{ErrorCode, PluginError};
+use crate::guard::{guard, guard_ffi, guard_or, panic_message};
+use crate::log::{set_sink, LogSink};
+use crate::manifest::Manifest;
+use crate::module::{NamedTableFunction, PluginModule, PluginModuleRef};
+use crate::plugin::{config_options_for, live_manifest, plugin_task_context, Plugin, PluginContext, PluginExports};
+use crate::runtime::plugin_runtime;
+use crate::safety::PanicSafeScalarUdf;
+use crate::version::AbiVersion;
+
+/// A plugin's objects, built once per process.
+pub struct ExportedState {
+    pub exports: PluginExports,
+    pub manifest: Manifest,
+    manifest_json: CString,
+    runtime: Handle,
+    /// Kept alive for the process: exported table functions hold weak references to it.
+    task_ctx: Arc<SessionContext>,
+}
+
+impl ExportedState {
+    /// The plugin's own session as a task-context provider. It shares the allocation of
+    /// `task_ctx`, so the weak reference datafusion-ffi keeps stays valid for the process.
+    fn task_context_provider(&self) -> Arc<dyn TaskContextProvider> {
+        Arc::clone(&self.task_ctx) as Arc<dyn TaskContextProvider>
+    }
+}
+
+/// Connects a [`Plugin`] to its per-process cache; implemented by `export_plugin!`.
+#[doc(hidden)]
+pub trait Exported: Plugin {
+    fn state_cell() -> &'static OnceLock<Result<ExportedState, PluginError>>;
+}
+
+/// The cached state of `P`, building it on first use.
+pub fn exported_state<P: Exported>() -> Result<&'static ExportedState, PluginError> {
+    let cell = P::state_cell();
+    if let Some(state) = cell.get() {
+        return state.as_ref().map_err(Clone::clone);
+    }
+    // A panic inside `build` leaves the cell empty and propagates to the entry point's guard.
+    cell.get_or_init(build_state::<P>).as_ref().map_err(Clone::clone)
+}
+
+fn build_state<P: Plugin>() -> Result<ExportedState, PluginError> {
+    let span = tracing::info_span!(target: "df_plugin", "build_exports", plugin = P::MANIFEST.name);
+    let _enter = span.enter();
+    let runtime = plugin_runtime()?;
+    let exports = P::build(&PluginContext::new(runtime.clone()))?;
+    let manifest = live_manifest(&P::MANIFEST, &exports);
+    let json = serde_json::to_string(&manifest)
+        .map_err(|e| PluginError::new(ErrorCode::Internal, format!("manifest does not serialize: {e}")))?;
+    let manifest_json = CString::new(json)
+        .map_err(|_| PluginError::new(ErrorCode::Internal, "manifest JSON contains a NUL byte"))?;
+    let task_ctx = plugin_task_context(&exports);
+    tracing::info!(target: "df_plugin", objects = ?exports.names(), "plugin exports built");
+    Ok(ExportedState { exports, manifest, manifest_json, runtime, task_ctx })
+}
+
+static IMAGE_INIT: Once = Once::new();
+
+/// One-time set-up of a dynamically loaded plugin image: panics inside it are reported through
+/// `tracing` (forwarded to the host) instead of this image's default hook writing to stderr.
+/// Only entry points reached through `dlopen` call this, never a host linking the rlib.
+pub fn init_loaded_image() {
+    IMAGE_INIT.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let message = panic_message(info.payload());
+            let location = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+            tracing::error!(target: "df_plugin", %location, "panic: {message}");
+        }));
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Root module entry points (generic; instantiated by the macro)
+
+extern "C" fn manifest_json<P: Exported>() -> RResult<RString, PluginError> {
+    guard_ffi("manifest_json", || {
+        let state = exported_state::<P>()?;
+        Ok(RString::from(state.manifest_json.to_string_lossy().into_owned()))
+    })
+}
+
+extern "C" fn set_log_sink(sink: LogSink) {
+    guard_or("set_log_sink", (), || set_sink(sink))
+}
+
+extern "C" fn config_options<P: Exported>(options_json: RStr<'_>) -> RResult<FFI_ExtensionOptions, PluginError> {
+    guard_ffi("config_options", || config_options_for(&P::MANIFEST, options_json.as_str()))
+}
+
+extern "C" fn scalar_udfs<P: Exported>() -> RResult<RVec<FFI_ScalarUDF>, PluginError> {
+    guard_ffi("scalar_udfs", || {
+        Ok(exported_state::<P>()?.exports.scalar_udfs.iter().map(|u| FFI_ScalarUDF::from(PanicSafeScalarUdf::wrap(Arc::clone(u)))).collect())
+    })
+}
+
+extern "C" fn aggregate_udfs<P: Exported>() -> RResult<RVec<FFI_AggregateUDF>, PluginError> {
+    guard_ffi("aggregate_udfs", || {
+        Ok(exported_state::<P>()?.exports.aggregate_udfs.iter().map(|u| FFI_AggregateUDF::from(Arc::clone(u))).collect())
+    })
+}
+
+extern "C" fn window_udfs<P: Exported>() -> RResult<RVec<FFI_WindowUDF>, PluginError> {
+    guard_ffi("window_udfs", || {
+        Ok(exported_state::<P>()?.exports.window_udfs.iter().map(|u| FFI_WindowUDF::from(Arc::clone(u))).collect())
+    })
+}
+
+extern "C" fn table_functions<P: Exported>() -> RResult<RVec<NamedTableFunction>, PluginError> {
+    guard_ffi("table_functions", || {
+        let state = exported_state::<P>()?;
+        Ok(state
+            .exports
+            .table_functions
+            .iter()
+            .map(|t| NamedTableFunction {
+                name: RString::from(t.name.as_str()),
+                function: FFI_TableFunction::new(
+                    Arc::clone(&t.function),
+                    Some(state.runtime.clone()),
+                    &state.task_context_provider(),
+                    None,
+                ),
+            })
+            .collect())
+    })
+}
+
+extern "C" fn physical_optimizer_rules<P: Exported>() -> RResult<RVec<FFI_PhysicalOptimizerRule>, PluginError> {
+    guard_ffi("physical_optimizer_rules", || {
+        let state = exported_state::<P>()?;
+        Ok(state
+            .exports
+            .physical_optimizer_rules
+            .iter()
+            .map(|r| FFI_PhysicalOptimizerRule::new(Arc::clone(r), Some(state.runtime.clone())))
+            .collect())
+    })
+}
+
+extern "C" fn live_objects() -> u64 {
+    c_api::live_objects()
+}
+
+/// The root module of `P` (called by the abi_stable loader inside the plugin image).
+#[doc(hidden)]
+pub fn root_module<P: Exported>() -> PluginModuleRef {
+    init_loaded_image();
+    PluginModule {
+        abi_version: AbiVersion::CURRENT,
+        manifest_json: manifest_json::<P>,
+        set_log_sink,
+        config_options: config_options::<P>,
+        scalar_udfs: scalar_udfs::<P>,
+        aggregate_udfs: aggregate_udfs::<P>,
+        window_udfs: window_udfs::<P>,
+        table_functions: table_functions::<P>,
+        physical_optimizer_rules: physical_optimizer_rules::<P>,
+        live_objects,
+    }
+    .leak_into_prefix()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plain C entry points (for hosts without abi_stable, e.g. Python via ctypes)
+
+/// Implementations behind the `dfplugin_*` C symbols the macro exports.
+///
+/// Conventions: constructors return an owned pointer or NULL; after NULL,
+/// `dfplugin_last_error_code()` / `dfplugin_last_error_message()` describe the failure on the
+/// calling thread. Every owned pointer is released with the matching `dfplugin_free_*`.
+#[doc(hidden)]
+pub mod c_api {
+    use super::*;
+    use std::cell::RefCell;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    static LIVE: AtomicU64 = AtomicU64::new(0);
+
+    thread_local! {
+        static LAST_ERROR: RefCell<(u32, CString)> = RefCell::new((0, CString::default()));
+    }
+
+    fn set_last_error(err: &PluginError) {
+        let text = CString::new(err.to_string().replace('\0', " ")).unwrap_or_default();
+        LAST_ERROR.with(|slot| *slot.borrow_mut() = (err.raw_code(), text));
+    }
+
+    fn clear_last_error() {
+        LAST_ERROR.with(|slot| *slot.borrow_mut() = (0, CString::default()));
+    }
+
+    /// Runs a constructor: boxes its value, counts it live, or records the error.
+    fn produce<T>(entry: &str, f: impl FnOnce() -> Result<T, PluginError>) -> *mut T {
+        init_loaded_image();
+        match guard(entry, f) {
+            Ok(value) => {
+                clear_last_error();
+                LIVE.fetch_add(1, Ordering::Relaxed);
+                Box::into_raw(Box::new(value))
+            }
+            Err(err) => {
+                set_last_error(&err);
+                std::ptr::null_mut()
+            }
+        }
+    }
+
+    /// Frees a pointer made by [`produce`].
+    ///
+    /// # Safety
+    /// `ptr` must come from the matching constructor and not have been freed.
+    pub unsafe fn release<T>(entry: &str, ptr: *mut T) {
+        if ptr.is_null() {
+            return;
+        }
+        let freed = guard(entry, || {
+            // SAFETY: per the contract, `ptr` is a live Box<T> made by `produce`.
+            drop(unsafe { Box::from_raw(ptr) });
+            Ok(())
+        });
+        LIVE.fetch_sub(1, Ordering::Relaxed);
+        if let Err(err) = freed {
+            set_last_error(&err);
+        }
+    }
+
+    pub fn live_objects() -> u64 {
+        LIVE.load(Ordering::Relaxed)
+    }
+
+    pub fn last_error_code() -> u32 {
+        LAST_ERROR.with(|slot| slot.borrow().0)
+    }
+
+    pub fn last_error_message() -> *const c_char {
+        // The pointer stays valid until the next failing call on this thread.
+        LAST_ERROR.with(|slot| slot.borrow().1.as_ptr())
+    }
+
+    /// # Safety
+    /// `s` must be NULL or a NUL-terminated string.
+    unsafe fn text<'a>(s: *const c_char, what: &str) -> Result<&'a str, PluginError> {
+        if s.is_null() {
+            return Err(PluginError::new(ErrorCode::InvalidArgument, format!("{what} is NULL; expected a UTF-8 string")));
+        }
+        // SAFETY: non-null, NUL-terminated per the contract.
+        unsafe { CStr::from_ptr(s) }
+            .to_str()
+            .map_err(|e| PluginError::new(ErrorCode::InvalidArgument, format!("{what} is not UTF-8: {e}")))
+    }
+
+    fn unknown(kind: &str, name: &str, available: Vec<String>) -> PluginError {
+        PluginError::new(
+            ErrorCode::UnknownObject,
+            format!("this plugin exports no {kind} named '{name}'; available: {}", available.join(", ")),
+        )
+    }
+
+    pub fn manifest_json<P: Exported>() -> *const c_char {
+        init_loaded_image();
+        match guard("dfplugin_manifest_json", exported_state::<P>) {
+            Ok(state) => state.manifest_json.as_ptr(),
+            Err(err) => {
+                set_last_error(&err);
+                std::ptr::null()
+            }
+        }
+    }
+
+    /// # Safety
+    /// `options_json` must be NULL (no options) or a NUL-terminated string.
+    pub unsafe fn config_options<P: Exported>(options_json: *const c_char) -> *mut FFI_ExtensionOptions {
+        produce("dfplugin_config_options", || {
+            let json = if options_json.is_null() { "" } else { unsafe { text(options_json, "options_json") }? };
+            config_options_for(&P::MANIFEST, json)
+        })
+    }
+
+    /// # Safety
+    /// `name` must be a NUL-terminated string.
+    pub unsafe fn scalar_udf<P: Exported>(name: *const c_char) -> *mut FFI_ScalarUDF {
+        produce("dfplugin_scalar_udf", || {
+            let name = unsafe { text(name, "name") }?;
+            let list = &exported_state::<P>()?.exports.scalar_udfs;
+            let udf = list.iter().find(|u| u.name() == name).ok_or_else(|| {
+                unknown("scalar function", name, list.iter().map(|u| u.name().to_string()).collect())
+            })?;
+            Ok(FFI_ScalarUDF::from(PanicSafeScalarUdf::wrap(Arc::clone(udf))))
+        })
+    }
+
+    /// # Safety
+    /// `name` must be a NUL-terminated string.
+    pub unsafe fn aggregate_udf<P: Exported>(name: *const c_char) -> *mut FFI_AggregateUDF {
+        produce("dfplugin_aggregate_udf", || {
+            let name = unsafe { text(name, "name") }?;
+            let list = &exported_state::<P>()?.exports.aggregate_udfs;
+            let udf = list.iter().find(|u| u.name() == name).ok_or_else(|| {
+                unknown("aggregate function", name, list.iter().map(|u| u.name().to_string()).collect())
+            })?;
+            Ok(FFI_AggregateUDF::from(Arc::clone(udf)))
+        })
+    }
+
+    /// # Safety
+    /// `name` must be a NUL-terminated string.
+    pub unsafe fn window_udf<P: Exported>(name: *const c_char) -> *mut FFI_WindowUDF {
+        produce("dfplugin_window_udf", || {
+            let name = unsafe { text(name, "name") }?;
+            let list = &exported_state::<P>()?.exports.window_udfs;
+            let udf = list.iter().find(|u| u.name() == name).ok_or_else(|| {
+                unknown("window function", name, list.iter().map(|u| u.name().to_string()).collect())
+            })?;
+            Ok(FFI_WindowUDF::from(Arc::clone(udf)))
+        })
+    }
+
+    /// # Safety
+    /// `name` must be a NUL-terminated string; `codec` NULL or a valid
+    /// `FFI_LogicalExtensionCodec` (the host session's, e.g. from datafusion-python).
+    pub unsafe fn table_function<P: Exported>(
+        name: *const c_char,
+        codec: *const FFI_LogicalExtensionCodec,
+    ) -> *mut FFI_TableFunction {
+        produce("dfplugin_table_function", || {
+            let name = unsafe { text(name, "name") }?;
+            let state = exported_state::<P>()?;
+            let list = &state.exports.table_functions;
+            let export = list
+                .iter()
+                .find(|t| t.name == name)
+                .ok_or_else(|| unknown("table function", name, list.iter().map(|t| t.name.clone()).collect()))?;
+            let function = Arc::clone(&export.function);
+            let runtime = Some(state.runtime.clone());
+            // SAFETY: per the contract, a non-null codec is a valid FFI_LogicalExtensionCodec.
+            Ok(match unsafe { codec.as_ref() } {
+                Some(codec) => FFI_TableFunction::new_with_ffi_codec(function, runtime, codec.clone()),
+                None => FFI_TableFunction::new(function, runtime, &state.task_context_provider(), None),
+            })
+        })
+    }
+
+    /// # Safety
+    /// `name` must be a NUL-terminated string.
+    pub unsafe fn physical_optimizer_rule<P: Exported>(name: *const c_char) -> *mut FFI_PhysicalOptimizerRule {
+        produce("dfplugin_physical_optimizer_rule", || {
+            let name = unsafe { text(name, "name") }?;
+            let state = exported_state::<P>()?;
+            let list = &state.exports.physical_optimizer_rules;
+            let rule = list.iter().find(|r| r.name() == name).ok_or_else(|| {
+                unknown("physical optimizer rule", name, list.iter().map(|r| r.name().to_string()).collect())
+            })?;
+            Ok(FFI_PhysicalOptimizerRule::new(Arc::clone(rule), Some(state.runtime.clone())))
+        })
+    }
+}
+
+/// Exports a [`Plugin`]: embeds its manifest in the library file, exports the abi_stable root
+/// module and the plain C entry points (`dfplugin_*`). Invoke once, in the plugin crate's root.
+/// The crate needs `abi_stable` as a direct dependency and a build script calling
+/// `df_plugin_build::emit()` (see [`build_info!`](crate::build_info)).
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ty) => {
+        const _: () = {
+            use ::std::ffi::c_char;
+            use $crate::__private::*;
+
+            impl $crate::export::Exported for $plugin {
+                fn state_cell() -> &'static ::std::sync::OnceLock<::std::result::Result<$crate::export::ExportedState, $crate::PluginError>> {
+                    static CELL: ::std::sync::OnceLock<::std::result::Result<$crate::export::ExportedState, $crate::PluginError>> =
+                        ::std::sync::OnceLock::new();
+                    &CELL
+                }
+            }
+
+            const EMBEDDED_LEN: usize = $crate::manifest::embedded_len(&<$plugin as $crate::Plugin>::MANIFEST);
+
+            /// The manifest, readable from the file without loading it.
+            #[used]
+            #[cfg_attr(target_vendor = "apple", unsafe(link_section = "__DATA,__dfplugin"))]
+            #[cfg_attr(not(target_vendor = "apple"), unsafe(link_section = ".dfplugin_manifest"))]
+            static EMBEDDED_MANIFEST: [u8; EMBEDDED_LEN] =
+                $crate::manifest::embed::<EMBEDDED_LEN>(&<$plugin as $crate::Plugin>::MANIFEST);
+
+            #[::abi_stable::export_root_module]
+            fn dfplugin_root_module() -> $crate::module::PluginModuleRef {
+                $crate::export::root_module::<$plugin>()
+            }
+
+            /// ABI version as `major << 16 | minor`.
+            #[unsafe(no_mangle)]
+            pub extern "C" fn dfplugin_abi_version() -> u32 {
+                let v = $crate::version::AbiVersion::CURRENT;
+                ((v.major as u32) << 16) | v.minor as u32
+            }
+
+            /// The embedded manifest bytes (header + JSON); also keeps the section linked.
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn dfplugin_embedded_manifest(len: *mut usize) -> *const u8 {
+                if !len.is_null() {
+                    // SAFETY: caller passes a valid out-pointer or NULL.
+                    unsafe { *len = EMBEDDED_LEN };
+                }
+                EMBEDDED_MANIFEST.as_ptr()
+            }
+
+            #[unsafe(no_mangle)]
+            pub extern "C" fn dfplugin_manifest_json() -> *const c_char {
+                c_api::manifest_json::<$plugin>()
+            }
+
+            #[unsafe(no_mangle)]
+            pub extern "C" fn dfplugin_last_error_code() -> u32 {
+                c_api::last_error_code()
+            }
+
+            #[unsafe(no_mangle)]
+            pub extern "C" fn dfplugin_last_error_message() -> *const c_char {
+                c_api::last_error_message()
+            }
+
+            #[unsafe(no_mangle)]
+            pub extern "C" fn dfplugin_live_objects() -> u64 {
+                c_api::live_objects()
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn dfplugin_config_options(options_json: *const c_char) -> *mut FFI_ExtensionOptions {
+                unsafe { c_api::config_options::<$plugin>(options_json) }
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn dfplugin_free_config_options(ptr: *mut FFI_ExtensionOptions) {
+                unsafe { c_api::release("dfplugin_free_config_options", ptr) }
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn dfplugin_scalar_udf(name: *const c_char) -> *mut FFI_ScalarUDF {
+                unsafe { c_api::scalar_udf::<$plugin>(name) }
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn dfplugin_free_scalar_udf(ptr: *mut FFI_ScalarUDF) {
+                unsafe { c_api::release("dfplugin_free_scalar_udf", ptr) }
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn dfplugin_aggregate_udf(name: *const c_char) -> *mut FFI_AggregateUDF {
+                unsafe { c_api::aggregate_udf::<$plugin>(name) }
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn dfplugin_free_aggregate_udf(ptr: *mut FFI_AggregateUDF) {
+                unsafe { c_api::release("dfplugin_free_aggregate_udf", ptr) }
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn dfplugin_window_udf(name: *const c_char) -> *mut FFI_WindowUDF {
+                unsafe { c_api::window_udf::<$plugin>(name) }
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn dfplugin_free_window_udf(ptr: *mut FFI_WindowUDF) {
+                unsafe { c_api::release("dfplugin_free_window_udf", ptr) }
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn dfplugin_table_function(
+                name: *const c_char,
+                codec: *const FFI_LogicalExtensionCodec,
+            ) -> *mut FFI_TableFunction {
+                unsafe { c_api::table_function::<$plugin>(name, codec) }
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn dfplugin_free_table_function(ptr: *mut FFI_TableFunction) {
+                unsafe { c_api::release("dfplugin_free_table_function", ptr) }
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn dfplugin_physical_optimizer_rule(name: *const c_char) -> *mut FFI_PhysicalOptimizerRule {
+                unsafe { c_api::physical_optimizer_rule::<$plugin>(name) }
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn dfplugin_free_physical_optimizer_rule(ptr: *mut FFI_PhysicalOptimizerRule) {
+                unsafe { c_api::release("dfplugin_free_physical_optimizer_rule", ptr) }
+            }
+        };
+    };
+}
+
+/// The [`BuildInfo`](crate::manifest::BuildInfo) of the crate invoking it, from the variables
+/// `df_plugin_build::emit()` sets in that crate's build script.
+#[macro_export]
+macro_rules! build_info {
+    () => {
+        $crate::manifest::BuildInfo {
+            git_commit: env!("DFP_GIT_COMMIT", "call df_plugin_build::emit() from this crate's build.rs"),
+            profile: env!("DFP_PROFILE", "call df_plugin_build::emit() from this crate's build.rs"),
+            rustc: env!("DFP_RUSTC_VERSION", "call df_plugin_build::emit() from this crate's build.rs"),
+            target: env!("DFP_TARGET", "call df_plugin_build::emit() from this crate's build.rs"),
+        }
+    };
+}

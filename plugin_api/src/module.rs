@@ -1,0 +1,85 @@
+//! The root module: the one object a host obtains from a loaded plugin library.
+//!
+//! # Evolution rule (read before editing)
+//! `PluginModule` is an abi_stable *prefix type*. Its fields are **only ever appended**, below
+//! the last existing field, each addition bumps [`AbiVersion::CURRENT`]'s minor, and the
+//! `#[sabi(last_prefix_field)]` marker stays where it is until the next major. A host built
+//! with more fields than a plugin sees the missing ones as `None` through the accessor methods
+//! (`module.field_name()`), and must then refuse, clearly, only the capabilities those fields
+//! carry. Removing, reordering or retyping a field is a major bump.
+//!
+//! Fields that mention datafusion-ffi types are `unsafe_opaque_field`: datafusion-ffi 55 is
+//! built on `stabby`, not abi_stable, so abi_stable checks only their size and alignment. Their
+//! layout is protected by the manifest's version gate, which refuses a plugin of another
+//! DataFusion / datafusion-ffi major *before* any of these fields is touched.
+//!
+//! [`AbiVersion::CURRENT`]: crate::version::AbiVersion::CURRENT
+
+use abi_stable::library::RootModule;
+use abi_stable::sabi_types::VersionStrings;
+use abi_stable::std_types::{RResult, RStr, RString, RVec};
+use abi_stable::{declare_root_module_statics, package_version_strings, StableAbi};
+use datafusion_ffi::config::extension_options::FFI_ExtensionOptions;
+use datafusion_ffi::physical_optimizer::FFI_PhysicalOptimizerRule;
+use datafusion_ffi::udaf::FFI_AggregateUDF;
+use datafusion_ffi::udf::FFI_ScalarUDF;
+use datafusion_ffi::udtf::FFI_TableFunction;
+use datafusion_ffi::udwf::FFI_WindowUDF;
+
+use crate::error::PluginError;
+use crate::log::LogSink;
+use crate::version::AbiVersion;
+
+/// A table function with the name it is registered under (datafusion-ffi's
+/// `FFI_TableFunction` carries no name).
+#[repr(C)]
+pub struct NamedTableFunction {
+    pub name: RString,
+    pub function: FFI_TableFunction,
+}
+
+/// The plugin's root module (ABI 1.0). See the module docs for the evolution rule.
+#[repr(C)]
+#[derive(StableAbi)]
+#[sabi(kind(Prefix(prefix_ref = PluginModuleRef, prefix_fields = PluginModulePrefix)))]
+pub struct PluginModule {
+    /// ABI version the library was built with.
+    pub abi_version: AbiVersion,
+
+    /// The live manifest as JSON, built from the objects the library really exports.
+    pub manifest_json: extern "C" fn() -> RResult<RString, PluginError>,
+
+    /// Routes the plugin's `tracing` events to the host.
+    pub set_log_sink: extern "C" fn(sink: LogSink),
+
+    /// Validates install options (a JSON object of config keys) and returns the plugin's
+    /// configuration namespace as an extension-options bag for `SessionConfig`.
+    #[sabi(unsafe_opaque_field)]
+    pub config_options: extern "C" fn(options_json: RStr<'_>) -> RResult<FFI_ExtensionOptions, PluginError>,
+
+    #[sabi(unsafe_opaque_field)]
+    pub scalar_udfs: extern "C" fn() -> RResult<RVec<FFI_ScalarUDF>, PluginError>,
+
+    #[sabi(unsafe_opaque_field)]
+    pub aggregate_udfs: extern "C" fn() -> RResult<RVec<FFI_AggregateUDF>, PluginError>,
+
+    #[sabi(unsafe_opaque_field)]
+    pub window_udfs: extern "C" fn() -> RResult<RVec<FFI_WindowUDF>, PluginError>,
+
+    #[sabi(unsafe_opaque_field)]
+    pub table_functions: extern "C" fn() -> RResult<RVec<NamedTableFunction>, PluginError>,
+
+    #[sabi(unsafe_opaque_field)]
+    pub physical_optimizer_rules: extern "C" fn() -> RResult<RVec<FFI_PhysicalOptimizerRule>, PluginError>,
+
+    /// Objects handed out through the plain C entry points and not yet freed.
+    #[sabi(last_prefix_field)]
+    pub live_objects: extern "C" fn() -> u64,
+}
+
+impl RootModule for PluginModuleRef {
+    declare_root_module_statics! {PluginModuleRef}
+    const BASE_NAME: &'static str = "df_plugin";
+    const NAME: &'static str = "df_plugin";
+    const VERSION_STRINGS: VersionStrings = package_version_strings!();
+}

@@ -1,0 +1,31 @@
+//! The plugin-owned tokio runtime.
+//!
+//! datafusion-ffi does not share the host's tokio runtime: inside `scan()` plugin code sees no
+//! runtime at all, and streams and table functions only see one when the plugin passes a
+//! handle. So each plugin image owns one multi-thread runtime, created on first use and never
+//! shut down (the library is never unloaded).
+
+use std::sync::OnceLock;
+
+use tokio::runtime::{Builder, Handle, Runtime};
+
+use crate::error::{ErrorCode, PluginError};
+
+static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
+
+/// Handle of the plugin-owned runtime.
+pub fn plugin_runtime() -> Result<Handle, PluginError> {
+    let runtime = RUNTIME.get_or_init(|| {
+        let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2);
+        Builder::new_multi_thread()
+            .worker_threads(workers)
+            .thread_name("df-plugin-rt")
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+    });
+    match runtime {
+        Ok(rt) => Ok(rt.handle().clone()),
+        Err(e) => Err(PluginError::new(ErrorCode::Internal, format!("could not start the plugin's tokio runtime: {e}"))),
+    }
+}

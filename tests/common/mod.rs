@@ -1,0 +1,64 @@
+//! Shared helpers for the integration tests: where the real libraries are, and how to build
+//! them (the tests load real `.so` files through real `dlopen`; nothing is mocked).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// `target/<profile>` of the running test binary (`target/<profile>/deps/<test>`).
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.parent().and_then(Path::parent).expect("target/<profile>/deps layout").to_path_buf()
+}
+
+/// Builds the plugin and the fixture plugins (once per test process) with the same profile
+/// and target directory as the tests, so nothing is rebuilt needlessly.
+pub fn build_libraries() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let profile_dir = profile_dir();
+        let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
+        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(&workspace)
+            .args(["build", "--quiet", "--workspace", "--lib", "--examples", "--target-dir"])
+            .arg(&target_dir);
+        if release {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build for the plugin libraries");
+        assert!(status.success(), "building the plugin libraries failed: {status}");
+    });
+}
+
+/// The real CodeAnatomy plugin library.
+pub fn plugin_path() -> PathBuf {
+    build_libraries();
+    let path = profile_dir().join(format!("{}codeanatomy_plugin{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX));
+    assert!(path.exists(), "plugin library missing at {}", path.display());
+    path
+}
+
+/// A fixture plugin built from `tests/fixtures/examples/<name>.rs`.
+pub fn fixture_path(name: &str) -> PathBuf {
+    build_libraries();
+    let path = profile_dir()
+        .join("examples")
+        .join(format!("{}{name}{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX));
+    assert!(path.exists(), "fixture library missing at {}", path.display());
+    path
+}
+
+/// A fresh temporary directory under the target directory (removed by the OS's tmp policy
+/// only when under /tmp; these are small).
+pub fn temp_dir(label: &str) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("dfplugin-test-{}-{label}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
