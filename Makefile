@@ -13,7 +13,8 @@ build:
 	$(CARGO) build --release --workspace --lib --bins --examples
 
 conform: build
-	$(DFPLUGIN) conform $(PLUGIN) --report $(TARGET_DIR)/conformance.json --markdown $(TARGET_DIR)/conformance.md
+	$(DFPLUGIN) conform $(PLUGIN) --python "$$(scripts/python-env.sh)" \
+	  --report $(TARGET_DIR)/conformance.json --markdown $(TARGET_DIR)/conformance.md
 
 test: build
 	$(CARGO) test --release --workspace

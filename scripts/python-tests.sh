@@ -26,23 +26,7 @@ if [ ! -f "$DFPLUGIN_LIB" ]; then
     exit 1
 fi
 
-# Pinned host packages; the stamp records what the venv was provisioned with.
-REQUIREMENTS="datafusion==55.0.0 pyarrow==26.0.1 deltalake==1.6.6 pytest==9.2.0"
-STAMP="$VENV/.dfplugin-provisioned"
-WANT="$REQUIREMENTS|$(sha256sum "$PKG/pyproject.toml" | cut -d' ' -f1)"
-
-if [ ! -x "$VENV/bin/python" ]; then
-    echo "python-tests: creating virtualenv $VENV" >&2
-    "$PYTHON" -m venv "$VENV"
-fi
-if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ] \
-    || ! "$VENV/bin/python" -c "import dfplugin, datafusion, pyarrow, deltalake, pytest" >/dev/null 2>&1; then
-    echo "python-tests: installing $REQUIREMENTS and $PKG (editable)" >&2
-    # shellcheck disable=SC2086
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check $REQUIREMENTS
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -e "$PKG"
-    echo "$WANT" > "$STAMP"
-fi
+"$REPO/scripts/python-env.sh" >/dev/null
 
 set +e
 # shellcheck disable=SC2086

@@ -147,6 +147,8 @@ impl ConformHost for RustHost {
 pub enum Outcome {
     Pass,
     Fail,
+    /// The host has no way to install the capability the case needs (declared, not skipped).
+    NotInstallable,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -199,20 +201,37 @@ impl Report {
             let cells: Vec<String> = self
                 .hosts
                 .iter()
-                .map(|h| match row.get(h) {
-                    Some((p, t)) if p == t => format!("pass {p}/{t}"),
-                    Some((p, t)) => format!("FAIL {p}/{t}"),
-                    None => "-".to_string(),
+                .map(|h| {
+                    let not_installable = self
+                        .results
+                        .iter()
+                        .filter(|r| &r.host == h && r.capability == capability && r.outcome == Outcome::NotInstallable)
+                        .count();
+                    match row.get(h) {
+                        Some((p, t)) if p + not_installable == *t && not_installable == *t => {
+                            format!("not installable ({t})")
+                        }
+                        Some((p, t)) if p + not_installable == *t && not_installable > 0 => {
+                            format!("pass {p}/{t}, {not_installable} not installable")
+                        }
+                        Some((p, t)) if p == t => format!("pass {p}/{t}"),
+                        Some((p, t)) => format!("FAIL {p}/{t}"),
+                        None => "-".to_string(),
+                    }
                 })
                 .collect();
             out.push_str(&format!("| {capability} | {} |\n", cells.join(" | ")));
         }
         let failures: Vec<_> = self.failures().collect();
+        let not_installable: Vec<_> = self.results.iter().filter(|r| r.outcome == Outcome::NotInstallable).collect();
         out.push_str(&format!(
             "\n{} passed, {} failed\n",
-            self.results.len() - failures.len(),
+            self.results.len() - failures.len() - not_installable.len(),
             failures.len()
         ));
+        for n in &not_installable {
+            out.push_str(&format!("\n- not installable on {}: {} ({})\n", n.host, n.case, n.detail));
+        }
         for f in failures {
             out.push_str(&format!("\n- FAIL [{}] {}: {}\n", f.host, f.case, f.detail));
         }
@@ -321,4 +340,61 @@ pub async fn run_suite(suite: &Suite, plugin: &LoadedPlugin, hosts: &[&dyn Confo
         results,
         uncovered_objects: suite.uncovered_objects(plugin),
     }
+}
+
+/// Runs `suite_path` in a datafusion-python interpreter (`python -m dfplugin.conform`, from
+/// `host_harness/python`) and returns its results as the `datafusion-python` column.
+pub fn run_python_host(
+    python: &std::path::Path,
+    library: &std::path::Path,
+    suite_path: &std::path::Path,
+) -> Result<Vec<CaseResult>, String> {
+    #[derive(Deserialize)]
+    struct PyResult {
+        case: String,
+        capability: String,
+        outcome: String,
+        #[serde(default)]
+        detail: String,
+    }
+    #[derive(Deserialize)]
+    struct PyReport {
+        host: String,
+        results: Vec<PyResult>,
+    }
+    let out_dir = std::env::temp_dir().join(format!("dfplugin-conform-{}", std::process::id()));
+    std::fs::create_dir_all(&out_dir).map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
+    let json = out_dir.join("python-report.json");
+    let output = std::process::Command::new(python)
+        .args(["-m", "dfplugin.conform", "--library"])
+        .arg(library)
+        .arg("--suite")
+        .arg(suite_path)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .map_err(|e| format!("cannot run {} -m dfplugin.conform: {e}", python.display()))?;
+    // Exit 1 means failed cases (reported below); anything else without a report is an error.
+    let text = std::fs::read_to_string(&json).map_err(|_| {
+        format!(
+            "{} -m dfplugin.conform produced no report (exit {:?}): {}",
+            python.display(),
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        )
+    })?;
+    let report: PyReport = serde_json::from_str(&text).map_err(|e| format!("python report is not valid: {e}"))?;
+    report
+        .results
+        .into_iter()
+        .map(|r| {
+            let outcome = match r.outcome.as_str() {
+                "pass" => Outcome::Pass,
+                "fail" => Outcome::Fail,
+                "not_installable" => Outcome::NotInstallable,
+                other => return Err(format!("python report has unknown outcome '{other}' for case '{}'", r.case)),
+            };
+            Ok(CaseResult { case: r.case, capability: r.capability, host: report.host.clone(), outcome, detail: r.detail })
+        })
+        .collect()
 }

@@ -80,6 +80,10 @@ enum Command {
         /// Write a Markdown report here.
         #[arg(long)]
         markdown: Option<PathBuf>,
+        /// Also run every suite in datafusion-python: a Python interpreter with `datafusion`
+        /// and `dfplugin` (host_harness/python) installed, e.g. the one scripts/python-env.sh prints.
+        #[arg(long, env = "DFPLUGIN_PYTHON")]
+        python: Option<PathBuf>,
         #[command(flatten)]
         install: InstallArgs,
     },
@@ -160,19 +164,29 @@ async fn sql(library: &Path, text: String, install: &InstallArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-async fn conform_cmd(
-    library: &Path,
-    suite_paths: &[PathBuf],
-    report_path: Option<&Path>,
-    markdown_path: Option<&Path>,
-    install: &InstallArgs,
-) -> ExitCode {
-    let mut suites = Vec::new();
+struct ConformArgs<'a> {
+    library: &'a Path,
+    suite_paths: &'a [PathBuf],
+    report_path: Option<&'a Path>,
+    markdown_path: Option<&'a Path>,
+    python: Option<&'a Path>,
+    install: &'a InstallArgs,
+}
+
+async fn conform_cmd(args: ConformArgs<'_>) -> ExitCode {
+    let ConformArgs { library, suite_paths, report_path, markdown_path, python, install } = args;
+    // (suite, a file holding it for out-of-process hosts)
+    let mut suites: Vec<(Suite, PathBuf)> = Vec::new();
     if suite_paths.is_empty() {
-        match Suite::parse(conform::DEFAULT_SUITE, conform::DEFAULT_SUITE_NAME) {
-            Ok(s) => suites.push(s),
+        let suite = match Suite::parse(conform::DEFAULT_SUITE, conform::DEFAULT_SUITE_NAME) {
+            Ok(s) => s,
             Err(e) => return failed(e),
+        };
+        let file = std::env::temp_dir().join(format!("dfplugin-default-suite-{}.toml", std::process::id()));
+        if let Err(e) = std::fs::write(&file, conform::DEFAULT_SUITE) {
+            return failed(format!("cannot write '{}': {e}", file.display()));
         }
+        suites.push((suite, file));
     }
     for path in suite_paths {
         let text = match std::fs::read_to_string(path) {
@@ -180,7 +194,7 @@ async fn conform_cmd(
             Err(e) => return failed(format!("cannot read suite '{}': {e}", path.display())),
         };
         match Suite::parse(&text, &path.display().to_string()) {
-            Ok(s) => suites.push(s),
+            Ok(s) => suites.push((s, path.clone())),
             Err(e) => return failed(e),
         }
     }
@@ -190,8 +204,17 @@ async fn conform_cmd(
     };
     let host = RustHost { label: "rust-dlopen".into(), plugin: plugin.clone(), options: install.install_options() };
     let mut reports = Vec::new();
-    for suite in &suites {
-        let report = conform::run_suite(suite, &plugin, &[&host]).await;
+    for (suite, file) in &suites {
+        let mut report = conform::run_suite(suite, &plugin, &[&host]).await;
+        if let Some(python) = python {
+            match conform::run_python_host(python, library, file) {
+                Ok(results) => {
+                    report.hosts.push("datafusion-python".to_string());
+                    report.results.extend(results);
+                }
+                Err(e) => return failed(e),
+            }
+        }
         println!("{}", report.to_markdown());
         reports.push(report);
     }
@@ -254,8 +277,13 @@ fn main() -> ExitCode {
             };
             runtime.block_on(sql(&library, text, &install))
         }
-        Command::Conform { library, suites, report, markdown, install } => {
-            runtime.block_on(conform_cmd(&library, &suites, report.as_deref(), markdown.as_deref(), &install))
-        }
+        Command::Conform { library, suites, report, markdown, python, install } => runtime.block_on(conform_cmd(ConformArgs {
+            library: &library,
+            suite_paths: &suites,
+            report_path: report.as_deref(),
+            markdown_path: markdown.as_deref(),
+            python: python.as_deref(),
+            install: &install,
+        })),
     }
 }
