@@ -59,7 +59,8 @@ fn manifest_entry_points_agree_with_the_file() {
         std::slice::from_raw_parts(ptr, len).to_vec()
     };
     assert_eq!(df_plugin_api::manifest::decode_embedded(&embedded).unwrap(), from_file);
-    assert_eq!(unsafe { (api.abi_version)() }, 1 << 16);
+    let v = df_plugin_api::AbiVersion::CURRENT;
+    assert_eq!(unsafe { (api.abi_version)() }, (u32::from(v.major) << 16) | u32::from(v.minor));
 }
 
 #[tokio::test]

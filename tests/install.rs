@@ -89,7 +89,7 @@ async fn introspection_lists_plugin_and_objects() {
     let loaded = query(&ctx, "SELECT plugin, version, abi, native, path FROM dfplugin_loaded()").await;
     assert_eq!(loaded.len(), 1);
     assert_eq!(loaded[0][0], "codeanatomy");
-    assert_eq!(loaded[0][2], "1.0");
+    assert_eq!(loaded[0][2], df_plugin_api::AbiVersion::CURRENT.to_string());
     assert_eq!(loaded[0][3], "false");
     assert!(loaded[0][4].ends_with("libcodeanatomy_plugin.so"), "{:?}", loaded[0]);
 

@@ -121,7 +121,7 @@ fn version_mismatch_messages_name_both_sides_and_the_fix() {
     assert!(err.contains("54.0.0") && err.contains(datafusion::DATAFUSION_VERSION), "{err}");
     assert!(err.contains("Rebuild the plugin with datafusion"), "{err}");
     let err = load(fixture_path("fixture_abi_major")).unwrap_err().to_string();
-    assert!(err.contains("2.0") && err.contains("ABI 1.0") && err.contains("cargo build"), "{err}");
+    assert!(err.contains("2.0") && err.contains(&format!("ABI {}", df_plugin_api::AbiVersion::CURRENT)) && err.contains("cargo build"), "{err}");
 }
 
 #[tokio::test]

@@ -15,6 +15,7 @@ use df_plugin_api::log::LogSink;
 use df_plugin_api::manifest::{Capability, Manifest};
 use df_plugin_api::module::PluginModuleRef;
 use df_plugin_api::plugin::config_options_for;
+use df_plugin_api::scalar_udf::AbiScalarUdf;
 use df_plugin_api::version::{major_of, ARROW_VERSION, DATAFUSION_FFI_VERSION, DATAFUSION_VERSION};
 use df_plugin_api::{AbiVersion, PluginError};
 
@@ -256,9 +257,14 @@ impl LoadedPlugin {
         } else {
             None
         };
+        // Planning goes through datafusion-ffi's proxy; invocation through this ABI (1.1+).
         let scalar_udfs = unwrap_plugin(path, "scalar_udfs", (module.scalar_udfs())())?
             .iter()
-            .map(|f| Arc::new(ScalarUDF::new_from_shared_impl(<Arc<dyn ScalarUDFImpl>>::from(f))))
+            .enumerate()
+            .map(|(index, f)| {
+                let planning = Arc::new(ScalarUDF::new_from_shared_impl(<Arc<dyn ScalarUDFImpl>>::from(f)));
+                AbiScalarUdf::wrap(*module, index, planning)
+            })
             .collect();
         let aggregate_udfs = unwrap_plugin(path, "aggregate_udfs", (module.aggregate_udfs())())?
             .iter()

@@ -179,6 +179,8 @@ pub fn root_module<P: Exported>() -> PluginModuleRef {
         table_functions: table_functions::<P>,
         physical_optimizer_rules: physical_optimizer_rules::<P>,
         live_objects,
+        register_config: crate::scalar_udf::register_config,
+        invoke_scalar_udf: crate::scalar_udf::invoke_scalar_udf::<P>,
     }
     .leak_into_prefix()
 }

@@ -18,6 +18,7 @@ pub mod module;
 pub mod plugin;
 pub mod runtime;
 pub mod safety;
+pub mod scalar_udf;
 pub mod version;
 
 pub use error::{ErrorCode, PluginError};

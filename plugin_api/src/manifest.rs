@@ -81,6 +81,12 @@ impl Capability {
         Self::ALL.iter().copied().find(|c| c.name() == name)
     }
 
+    /// Whether the capability is carried by named objects (as opposed to a namespace or a
+    /// behaviour such as DML).
+    pub const fn is_object_kind(self) -> bool {
+        !matches!(self, Capability::ConfigNamespace | Capability::Dml)
+    }
+
     /// The first ABI minor (of major 1) whose root module can carry this capability.
     /// `None`: declared in the capability set, not yet carried by any ABI version.
     pub const fn carried_since_minor(self) -> Option<u16> {

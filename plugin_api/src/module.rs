@@ -26,7 +26,10 @@ use datafusion_ffi::udf::FFI_ScalarUDF;
 use datafusion_ffi::udtf::FFI_TableFunction;
 use datafusion_ffi::udwf::FFI_WindowUDF;
 
+use datafusion_ffi::config::FFI_ConfigOptions;
+
 use crate::error::PluginError;
+use crate::scalar_udf::{ConfigHandle, InvokeScalarUdfFn};
 use crate::log::LogSink;
 use crate::version::AbiVersion;
 
@@ -75,6 +78,15 @@ pub struct PluginModule {
     /// Objects handed out through the plain C entry points and not yet freed.
     #[sabi(last_prefix_field)]
     pub live_objects: extern "C" fn() -> u64,
+
+    // ---- ABI 1.1 ----------------------------------------------------------------------
+    /// Converts session options once; the handle is passed to `invoke_scalar_udf`.
+    #[sabi(unsafe_opaque_field)]
+    pub register_config: extern "C" fn(options: FFI_ConfigOptions) -> RResult<ConfigHandle, PluginError>,
+
+    /// Invokes the scalar function at `index` of `scalar_udfs()` (scalars stay scalars).
+    #[sabi(unsafe_opaque_field)]
+    pub invoke_scalar_udf: InvokeScalarUdfFn,
 }
 
 impl RootModule for PluginModuleRef {

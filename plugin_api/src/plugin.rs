@@ -135,26 +135,9 @@ pub fn live_manifest(decl: &ManifestDecl, exports: &PluginExports) -> Manifest {
     let names = exports.names();
     manifest.objects = names.iter().map(|(k, v)| (k.name().to_string(), v.clone())).collect();
     // Object-bearing capabilities are what is exported; others are taken as declared.
-    let object_kinds = [
-        Capability::ScalarUdf,
-        Capability::AggregateUdf,
-        Capability::WindowUdf,
-        Capability::TableFunction,
-        Capability::TableProviderFactory,
-        Capability::TableProvider,
-        Capability::PhysicalOptimizerRule,
-        Capability::AnalyzerRule,
-        Capability::RelationPlanner,
-    ];
     manifest.capabilities = Capability::ALL
         .iter()
-        .filter(|c| {
-            if object_kinds.contains(c) {
-                names.contains_key(c)
-            } else {
-                decl.capabilities.contains(**c)
-            }
-        })
+        .filter(|c| if c.is_object_kind() { names.contains_key(c) } else { decl.capabilities.contains(**c) })
         .map(|c| c.name().to_string())
         .collect();
     // Bits the declaration set but this crate cannot name stay visible to the host.

@@ -21,7 +21,9 @@ impl AbiVersion {
     /// The version this crate defines. History:
     /// - 1.0: manifest, log sink, config options, scalar/aggregate/window UDFs, table
     ///   functions, physical optimizer rules, live object count.
-    pub const CURRENT: AbiVersion = AbiVersion { major: 1, minor: 0 };
+    /// - 1.1: `register_config` + `invoke_scalar_udf`, the lean scalar invocation path
+    ///   ([`crate::scalar_udf`]).
+    pub const CURRENT: AbiVersion = AbiVersion { major: 1, minor: 1 };
 }
 
 impl std::fmt::Display for AbiVersion {

@@ -39,7 +39,7 @@ EMBEDDED_FORMAT = 1
 _HEADER = struct.Struct("<8sII")
 
 #: The plugin ABI this host implements (``major``, ``minor``).
-HOST_ABI: Tuple[int, int] = (1, 0)
+HOST_ABI: Tuple[int, int] = (1, 1)
 
 #: Capability names in bit order (``Capability::ALL`` in ``plugin_api/src/manifest.rs``).
 KNOWN_CAPABILITIES: Tuple[str, ...] = (

@@ -116,7 +116,7 @@ expect_rows = [["1"]]
 name = "introspection"
 capability = "host"
 sql = "SELECT plugin, abi FROM dfplugin_loaded()"
-expect_rows = [["codeanatomy", "1.0"]]
+expect_rows = [["codeanatomy", "1.1"]]
 '''
     )
     report = run_suites(lib_path, [str(suite)])

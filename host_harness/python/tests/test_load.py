@@ -62,7 +62,7 @@ def test_bad_fixtures_are_refused(fixture_lib, plugin: dfplugin.Plugin, fixture:
 def test_abi_major_message_names_versions(fixture_lib) -> None:
     with pytest.raises(dfplugin.PluginLoadError) as e:
         dfplugin.load(fixture_lib("abi_major"))
-    assert "2.0" in str(e.value) and "1.0" in str(e.value)
+    assert "2.0" in str(e.value) and "{}.{}".format(*dfplugin.manifest.HOST_ABI) in str(e.value)
 
 
 def test_manifest_mismatch_names_the_difference(fixture_lib) -> None:
@@ -96,8 +96,8 @@ def test_two_plugins_in_one_session(plugin: dfplugin.Plugin, fixture_lib) -> Non
     loaded = ctx.sql("SELECT plugin, abi, native FROM dfplugin_loaded() ORDER BY plugin").to_pylist()
     assert loaded == sorted(
         [
-            {"plugin": "codeanatomy", "abi": "1.0", "native": False},
-            {"plugin": good.name, "abi": "1.0", "native": False},
+            {"plugin": "codeanatomy", "abi": "1.1", "native": False},
+            {"plugin": good.name, "abi": "1.1", "native": False},
         ],
         key=lambda r: r["plugin"],
     )

@@ -8,13 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import REPO
 
 README = REPO / "host_harness" / "python" / "README.md"
+ROOT_README = REPO / "README.md"
 
 
-def _python_blocks() -> list:
-    return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+def _python_blocks(readme: Path = README) -> list:
+    return re.findall(r"```python\n(.*?)```", readme.read_text(), flags=re.S)
 
 
 def _run(code: str, lib_path: str) -> subprocess.CompletedProcess:
@@ -25,8 +28,9 @@ def _run(code: str, lib_path: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
 
 
-def test_three_line_usage_runs_as_written(lib_path: str) -> None:
-    blocks = _python_blocks()
+@pytest.mark.parametrize("readme", [README, ROOT_README], ids=["python-readme", "root-readme"])
+def test_three_line_usage_runs_as_written(lib_path: str, readme: Path) -> None:
+    blocks = _python_blocks(readme)
     first = blocks[0]
     lines = [line for line in first.strip().splitlines() if line.strip()]
     assert lines == [
@@ -40,6 +44,6 @@ def test_three_line_usage_runs_as_written(lib_path: str) -> None:
 
 
 def test_every_readme_snippet_runs(lib_path: str) -> None:
-    for block in _python_blocks():
+    for block in _python_blocks(README) + _python_blocks(ROOT_README):
         proc = _run(block, lib_path)
         assert proc.returncode == 0, f"README snippet failed:\n{block}\n{proc.stderr}"
