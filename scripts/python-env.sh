@@ -14,14 +14,17 @@ PYTHON="${PYTHON:-python3}"
 # Pinned host packages; the stamp records what the venv was provisioned with.
 REQUIREMENTS="datafusion==55.0.0 pyarrow==26.0.1 deltalake==1.6.6 pytest==9.2.0"
 STAMP="$VENV/.dfplugin-provisioned"
-WANT="$REQUIREMENTS|$(sha256sum "$PKG/pyproject.toml" | cut -d' ' -f1)"
+# The editable install points at this checkout: a venv provisioned for another checkout
+# (a shared target directory) must be re-pointed, or tests would import that checkout's code.
+WANT="$REQUIREMENTS|$PKG|$(sha256sum "$PKG/pyproject.toml" | cut -d' ' -f1)"
 
 if [ ! -x "$VENV/bin/python" ]; then
     echo "python-tests: creating virtualenv $VENV" >&2
     "$PYTHON" -m venv "$VENV"
 fi
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ] \
-    || ! "$VENV/bin/python" -c "import dfplugin, datafusion, pyarrow, deltalake, pytest" >/dev/null 2>&1; then
+    || ! "$VENV/bin/python" -c "import dfplugin, datafusion, pyarrow, deltalake, pytest" >/dev/null 2>&1 \
+    || [ "$("$VENV/bin/python" -c 'import dfplugin, os; print(os.path.dirname(os.path.dirname(os.path.realpath(dfplugin.__file__))))')" != "$(realpath "$PKG")" ]; then
     echo "python-tests: installing $REQUIREMENTS and $PKG (editable)" >&2
     # shellcheck disable=SC2086
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check $REQUIREMENTS
