@@ -145,6 +145,10 @@ async fn two_plugins_load_and_install_side_by_side() {
     let rows = df_plugin_host::conform::rows_of(&batches).unwrap();
     assert_eq!(rows, vec![vec!["42".to_string(), "true".to_string()]]);
 
+    // A panic inside plugin code is an error with the panic code; the host carries on.
+    let err = ctx.sql("SELECT fixture_boom(CAST(1 AS BIGINT))").await.expect("plan").collect().await.expect_err("panics");
+    assert!(err.to_string().contains("[E0002 panic]") && err.to_string().contains("exploded on purpose"), "{err}");
+
     let loaded = ctx.sql("SELECT plugin FROM dfplugin_loaded() ORDER BY plugin").await.unwrap().collect().await.unwrap();
     assert_eq!(
         df_plugin_host::conform::rows_of(&loaded).unwrap(),

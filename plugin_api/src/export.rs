@@ -25,7 +25,7 @@ use crate::manifest::Manifest;
 use crate::module::{NamedTableFunction, PluginModule, PluginModuleRef};
 use crate::plugin::{config_options_for, live_manifest, plugin_task_context, Plugin, PluginContext, PluginExports};
 use crate::runtime::plugin_runtime;
-use crate::safety::PanicSafeScalarUdf;
+use crate::safety::{PanicSafeAggregateUdf, PanicSafeScalarUdf, PanicSafeWindowUdf};
 use crate::version::AbiVersion;
 
 /// A plugin's objects, built once per process.
@@ -118,13 +118,23 @@ extern "C" fn scalar_udfs<P: Exported>() -> RResult<RVec<FFI_ScalarUDF>, PluginE
 
 extern "C" fn aggregate_udfs<P: Exported>() -> RResult<RVec<FFI_AggregateUDF>, PluginError> {
     guard_ffi("aggregate_udfs", || {
-        Ok(exported_state::<P>()?.exports.aggregate_udfs.iter().map(|u| FFI_AggregateUDF::from(Arc::clone(u))).collect())
+        Ok(exported_state::<P>()?
+            .exports
+            .aggregate_udfs
+            .iter()
+            .map(|u| FFI_AggregateUDF::from(PanicSafeAggregateUdf::wrap(Arc::clone(u))))
+            .collect())
     })
 }
 
 extern "C" fn window_udfs<P: Exported>() -> RResult<RVec<FFI_WindowUDF>, PluginError> {
     guard_ffi("window_udfs", || {
-        Ok(exported_state::<P>()?.exports.window_udfs.iter().map(|u| FFI_WindowUDF::from(Arc::clone(u))).collect())
+        Ok(exported_state::<P>()?
+            .exports
+            .window_udfs
+            .iter()
+            .map(|u| FFI_WindowUDF::from(PanicSafeWindowUdf::wrap(Arc::clone(u))))
+            .collect())
     })
 }
 
@@ -323,7 +333,7 @@ pub mod c_api {
             let udf = list.iter().find(|u| u.name() == name).ok_or_else(|| {
                 unknown("aggregate function", name, list.iter().map(|u| u.name().to_string()).collect())
             })?;
-            Ok(FFI_AggregateUDF::from(Arc::clone(udf)))
+            Ok(FFI_AggregateUDF::from(PanicSafeAggregateUdf::wrap(Arc::clone(udf))))
         })
     }
 
@@ -336,7 +346,7 @@ pub mod c_api {
             let udf = list.iter().find(|u| u.name() == name).ok_or_else(|| {
                 unknown("window function", name, list.iter().map(|u| u.name().to_string()).collect())
             })?;
-            Ok(FFI_WindowUDF::from(Arc::clone(udf)))
+            Ok(FFI_WindowUDF::from(PanicSafeWindowUdf::wrap(Arc::clone(udf))))
         })
     }
 

@@ -91,8 +91,12 @@ def test_two_plugins_in_one_session(plugin: dfplugin.Plugin, fixture_lib) -> Non
     assert good.name != plugin.name and good is not plugin
     ctx = plugin.session_context()
     report = good.install(ctx)
-    assert [(o.kind, o.name) for o in report.objects] == [("scalar_udf", "fixture_echo")]
+    assert sorted((o.kind, o.name) for o in report.objects) == [("scalar_udf", "fixture_boom"), ("scalar_udf", "fixture_echo")]
     assert ctx.sql("SELECT fixture_echo(CAST(41 AS BIGINT)) + 1 AS v").to_pylist() == [{"v": 42}]
+    # A panic inside plugin code is a Python exception carrying the panic code, not a crash.
+    with pytest.raises(Exception) as e:
+        ctx.sql("SELECT fixture_boom(CAST(1 AS BIGINT))").collect()
+    assert "[E0002 panic]" in str(e.value) and "exploded on purpose" in str(e.value)
     loaded = ctx.sql("SELECT plugin, abi, native FROM dfplugin_loaded() ORDER BY plugin").to_pylist()
     assert loaded == sorted(
         [
@@ -101,8 +105,8 @@ def test_two_plugins_in_one_session(plugin: dfplugin.Plugin, fixture_lib) -> Non
         ],
         key=lambda r: r["plugin"],
     )
-    objs = ctx.sql(f"SELECT kind, name FROM dfplugin_objects() WHERE plugin = '{good.name}'").to_pylist()
-    assert objs == [{"kind": "scalar_udf", "name": "fixture_echo"}]
+    objs = ctx.sql(f"SELECT kind, name FROM dfplugin_objects() WHERE plugin = '{good.name}' ORDER BY name").to_pylist()
+    assert objs == [{"kind": "scalar_udf", "name": "fixture_boom"}, {"kind": "scalar_udf", "name": "fixture_echo"}]
     _healthy(plugin)
 
 
