@@ -45,6 +45,25 @@ pub fn contain<T>(object: &str, method: &str, f: impl FnOnce() -> Result<T>) -> 
     }
 }
 
+/// Equality and hashing of a wrapper are those of the object it wraps.
+macro_rules! eq_hash_by_inner {
+    ($wrapper:ty) => {
+        impl PartialEq for $wrapper {
+            fn eq(&self, other: &Self) -> bool {
+                self.inner == other.inner
+            }
+        }
+
+        impl Eq for $wrapper {}
+
+        impl Hash for $wrapper {
+            fn hash<H: Hasher>(&self, state: &mut H) {
+                self.inner.hash(state)
+            }
+        }
+    };
+}
+
 /// A scalar function whose every call is panic-contained.
 #[derive(Debug)]
 pub struct PanicSafeScalarUdf {
@@ -57,19 +76,7 @@ impl PanicSafeScalarUdf {
     }
 }
 
-impl PartialEq for PanicSafeScalarUdf {
-    fn eq(&self, other: &Self) -> bool {
-        self.inner == other.inner
-    }
-}
-
-impl Eq for PanicSafeScalarUdf {}
-
-impl Hash for PanicSafeScalarUdf {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.inner.hash(state)
-    }
-}
+eq_hash_by_inner!(PanicSafeScalarUdf);
 
 impl ScalarUDFImpl for PanicSafeScalarUdf {
     fn name(&self) -> &str {
@@ -141,19 +148,7 @@ impl PanicSafeAggregateUdf {
     }
 }
 
-impl PartialEq for PanicSafeAggregateUdf {
-    fn eq(&self, other: &Self) -> bool {
-        self.inner == other.inner
-    }
-}
-
-impl Eq for PanicSafeAggregateUdf {}
-
-impl Hash for PanicSafeAggregateUdf {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.inner.hash(state)
-    }
-}
+eq_hash_by_inner!(PanicSafeAggregateUdf);
 
 impl AggregateUDFImpl for PanicSafeAggregateUdf {
     fn name(&self) -> &str {
@@ -316,19 +311,7 @@ impl PanicSafeWindowUdf {
     }
 }
 
-impl PartialEq for PanicSafeWindowUdf {
-    fn eq(&self, other: &Self) -> bool {
-        self.inner == other.inner
-    }
-}
-
-impl Eq for PanicSafeWindowUdf {}
-
-impl Hash for PanicSafeWindowUdf {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.inner.hash(state)
-    }
-}
+eq_hash_by_inner!(PanicSafeWindowUdf);
 
 impl WindowUDFImpl for PanicSafeWindowUdf {
     fn name(&self) -> &str {
