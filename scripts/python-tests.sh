@@ -15,9 +15,7 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}"
 case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$REPO/$TARGET_DIR" ;; esac
-VENV="$TARGET_DIR/pyenv"
 PKG="$REPO/host_harness/python"
-PYTHON="${PYTHON:-python3}"
 export DFPLUGIN_LIB="${DFPLUGIN_LIB:-$TARGET_DIR/release/libcodeanatomy_plugin.so}"
 export DFPLUGIN_FIXTURES="${DFPLUGIN_FIXTURES:-$TARGET_DIR/release/examples}"
 
@@ -26,11 +24,11 @@ if [ ! -f "$DFPLUGIN_LIB" ]; then
     exit 1
 fi
 
-"$REPO/scripts/python-env.sh" >/dev/null
+VENV_PYTHON="$("$REPO/scripts/python-env.sh")"
 
 set +e
 # shellcheck disable=SC2086
-"$VENV/bin/python" -m pytest "$PKG/tests" -p no:cacheprovider ${PYTEST_ARGS:-} "$@"
+"$VENV_PYTHON" -m pytest "$PKG/tests" -p no:cacheprovider ${PYTEST_ARGS:-} "$@"
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then

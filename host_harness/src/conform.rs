@@ -375,7 +375,9 @@ pub fn run_python_host(
         .output()
         .map_err(|e| format!("cannot run {} -m dfplugin.conform: {e}", python.display()))?;
     // Exit 1 means failed cases (reported below); anything else without a report is an error.
-    let text = std::fs::read_to_string(&json).map_err(|_| {
+    let text = std::fs::read_to_string(&json);
+    let _ = std::fs::remove_dir_all(&out_dir);
+    let text = text.map_err(|_| {
         format!(
             "{} -m dfplugin.conform produced no report (exit {:?}): {}",
             python.display(),

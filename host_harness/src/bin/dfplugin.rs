@@ -177,14 +177,19 @@ async fn conform_cmd(args: ConformArgs<'_>) -> ExitCode {
     let ConformArgs { library, suite_paths, report_path, markdown_path, python, install } = args;
     // (suite, a file holding it for out-of-process hosts)
     let mut suites: Vec<(Suite, PathBuf)> = Vec::new();
+    // The embedded suite needs a file only for the Python host; removed when conform ends.
+    let mut default_suite_file = None;
     if suite_paths.is_empty() {
         let suite = match Suite::parse(conform::DEFAULT_SUITE, conform::DEFAULT_SUITE_NAME) {
             Ok(s) => s,
             Err(e) => return failed(e),
         };
         let file = std::env::temp_dir().join(format!("dfplugin-default-suite-{}.toml", std::process::id()));
-        if let Err(e) = std::fs::write(&file, conform::DEFAULT_SUITE) {
-            return failed(format!("cannot write '{}': {e}", file.display()));
+        if python.is_some() {
+            if let Err(e) = std::fs::write(&file, conform::DEFAULT_SUITE) {
+                return failed(format!("cannot write '{}': {e}", file.display()));
+            }
+            default_suite_file = Some(file.clone());
         }
         suites.push((suite, file));
     }
@@ -198,13 +203,28 @@ async fn conform_cmd(args: ConformArgs<'_>) -> ExitCode {
             Err(e) => return failed(e),
         }
     }
+    let code = run_conform(library, &suites, report_path, markdown_path, python, install).await;
+    if let Some(file) = default_suite_file {
+        let _ = std::fs::remove_file(file);
+    }
+    code
+}
+
+async fn run_conform(
+    library: &Path,
+    suites: &[(Suite, PathBuf)],
+    report_path: Option<&Path>,
+    markdown_path: Option<&Path>,
+    python: Option<&Path>,
+    install: &InstallArgs,
+) -> ExitCode {
     let plugin = match load(library) {
         Ok(p) => p,
         Err(e) => return refused(&e),
     };
     let host = RustHost { label: "rust-dlopen".into(), plugin: plugin.clone(), options: install.install_options() };
     let mut reports = Vec::new();
-    for (suite, file) in &suites {
+    for (suite, file) in suites {
         let mut report = conform::run_suite(suite, &plugin, &[&host]).await;
         if let Some(python) = python {
             match conform::run_python_host(python, library, file) {
