@@ -12,7 +12,7 @@ PKG="$REPO/host_harness/python"
 PYTHON="${PYTHON:-python3}"
 
 # Pinned host packages; the stamp records what the venv was provisioned with.
-REQUIREMENTS="datafusion==55.0.0 pyarrow==26.0.1 deltalake==1.6.6 pytest==9.2.0"
+REQUIREMENTS="datafusion==55.0.0 pyarrow==26.0.1 deltalake==1.6.6 pytest==9.2.0 moto[server]==5.2.5"
 STAMP="$VENV/.dfplugin-provisioned"
 # The editable install points at this checkout: a venv provisioned for another checkout
 # (a shared target directory) must be re-pointed, or tests would import that checkout's code.

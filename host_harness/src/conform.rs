@@ -60,6 +60,9 @@ pub struct Case {
     pub objects: Vec<String>,
     #[serde(default)]
     pub setup: Vec<String>,
+    /// Tables opened with the plugin's table providers after `setup`, before `sql`.
+    #[serde(default)]
+    pub register: Vec<RegisterTable>,
     pub sql: String,
     #[serde(default)]
     pub expect_rows: Option<Vec<Vec<String>>>,
@@ -69,6 +72,18 @@ pub struct Case {
     pub expect_error: Option<String>,
     #[serde(default)]
     pub expect_error_contains: Option<String>,
+}
+
+/// A table a case opens with one of the plugin's table providers.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterTable {
+    /// Name to register the table under.
+    pub name: String,
+    /// Provider kind, e.g. `delta`.
+    pub kind: String,
+    /// The provider's options as a JSON object.
+    pub options: String,
 }
 
 impl Suite {
@@ -121,6 +136,8 @@ pub trait ConformHost {
     fn label(&self) -> String;
     /// A fresh session with the plugin installed.
     fn session(&self) -> Result<SessionContext, String>;
+    /// Opens a table with the plugin's provider `kind` and registers it as `name`.
+    fn register_table(&self, ctx: &SessionContext, table: &RegisterTable) -> Result<(), String>;
 }
 
 /// A Rust host: the plugin (dlopen'ed or native) installed into a default session.
@@ -139,6 +156,11 @@ impl ConformHost for RustHost {
         let mut builder = SessionStateBuilder::new().with_default_features();
         self.plugin.install(&mut builder, &self.options).map_err(|e| e.to_string())?;
         Ok(SessionContext::new_with_state(builder.build()))
+    }
+
+    fn register_table(&self, ctx: &SessionContext, table: &RegisterTable) -> Result<(), String> {
+        let provider = self.plugin.table_provider(&table.kind, &table.options).map_err(|e| e.to_string())?;
+        ctx.register_table(table.name.as_str(), provider).map(|_| ()).map_err(|e| e.to_string())
     }
 }
 
@@ -268,12 +290,93 @@ pub async fn run_sql(ctx: &SessionContext, setup: &[String], sql: &str) -> dataf
     ctx.sql(sql).await?.collect().await
 }
 
+/// Placeholder in a case's SQL and expectations for its own scratch directory.
+pub const TMP_PLACEHOLDER: &str = "${TMP}";
+
+/// A fresh scratch directory for one case, removed when dropped.
+struct ScratchDir(std::path::PathBuf);
+
+impl ScratchDir {
+    fn new() -> std::io::Result<Self> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let dir = std::env::temp_dir().join(format!(
+            "dfplugin-conform-{}-{}-{nanos}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Case {
+    fn uses_scratch(&self) -> bool {
+        self.sql.contains(TMP_PLACEHOLDER)
+            || self.setup.iter().any(|s| s.contains(TMP_PLACEHOLDER))
+            || self.register.iter().any(|r| r.options.contains(TMP_PLACEHOLDER))
+    }
+
+    /// The case with `${TMP}` replaced by `dir` everywhere.
+    fn with_scratch(&self, dir: &str) -> Case {
+        let put = |s: &String| s.replace(TMP_PLACEHOLDER, dir);
+        Case {
+            setup: self.setup.iter().map(put).collect(),
+            sql: put(&self.sql),
+            register: self.register.iter().map(|r| RegisterTable { options: put(&r.options), ..r.clone() }).collect(),
+            expect_rows: self.expect_rows.as_ref().map(|rows| rows.iter().map(|r| r.iter().map(put).collect()).collect()),
+            expect_error_contains: self.expect_error_contains.as_ref().map(put),
+            ..self.clone()
+        }
+    }
+}
+
 async fn run_case(host: &dyn ConformHost, case: &Case) -> (Outcome, String) {
+    let scratch = if case.uses_scratch() {
+        match ScratchDir::new() {
+            Ok(dir) => Some(dir),
+            Err(e) => return (Outcome::Fail, format!("could not create a scratch directory: {e}")),
+        }
+    } else {
+        None
+    };
+    let resolved;
+    let case = match &scratch {
+        Some(dir) => {
+            resolved = case.with_scratch(&dir.0.display().to_string());
+            &resolved
+        }
+        None => case,
+    };
     let ctx = match host.session() {
         Ok(ctx) => ctx,
         Err(e) => return (Outcome::Fail, format!("could not create a session: {e}")),
     };
-    let result = run_sql(&ctx, &case.setup, &case.sql).await;
+    let result = async {
+        for statement in &case.setup {
+            ctx.sql(statement).await?.collect().await?;
+        }
+        Ok::<_, datafusion::error::DataFusionError>(())
+    }
+    .await;
+    // A registration error is the case's result (cases may expect it).
+    let result = result.and_then(|()| {
+        case.register
+            .iter()
+            .try_for_each(|t| host.register_table(&ctx, t))
+            .map_err(|e| datafusion::error::DataFusionError::Execution(format!("registering a table: {e}")))
+    });
+    let result = match result {
+        Ok(()) => run_sql(&ctx, &[], &case.sql).await,
+        Err(e) => Err(e),
+    };
     match (&case.expect_rows, &case.expect_error, result) {
         (Some(expected), _, Ok(batches)) => match rows_of(&batches) {
             Err(e) => (Outcome::Fail, format!("could not format result: {e}")),

@@ -78,6 +78,7 @@ fn taken(builder: &mut SessionStateBuilder, kind: Capability, name: &str) -> boo
             .as_ref()
             .is_some_and(|fs| fs.iter().any(|f| f.name() == name || f.aliases().iter().any(|a| a == name))),
         Capability::TableFunction => builder.table_functions().as_ref().is_some_and(|fs| fs.contains_key(name)),
+        Capability::TableProviderFactory => builder.table_factories().as_ref().is_some_and(|fs| fs.contains_key(name)),
         Capability::PhysicalOptimizerRule => {
             builder.physical_optimizers().as_ref().is_some_and(|o| o.rules.iter().any(|r| r.name() == name))
                 || builder.physical_optimizer_rules().as_ref().is_some_and(|rs| rs.iter().any(|r| r.name() == name))
@@ -114,6 +115,11 @@ fn remove(builder: &mut SessionStateBuilder, kind: Capability, name: &str) {
                 fs.remove(name);
             }
         }
+        Capability::TableProviderFactory => {
+            if let Some(fs) = builder.table_factories().as_mut() {
+                fs.remove(name);
+            }
+        }
         Capability::PhysicalOptimizerRule => {
             if let Some(o) = builder.physical_optimizers().as_mut() {
                 o.rules.retain(|r| r.name() != name);
@@ -134,6 +140,7 @@ fn object_list(objects: &PluginObjects, namespace: Option<&str>) -> Vec<(Capabil
     list.extend(objects.window_udfs.iter().map(|f| (Capability::WindowUdf, f.name().to_string())));
     list.extend(objects.table_functions.iter().map(|(n, _)| (Capability::TableFunction, n.clone())));
     list.extend(objects.physical_optimizer_rules.iter().map(|r| (Capability::PhysicalOptimizerRule, r.name().to_string())));
+    list.extend(objects.table_provider_factories.iter().map(|(n, _)| (Capability::TableProviderFactory, n.clone())));
     if let (Some(_), Some(ns)) = (&objects.config, namespace) {
         list.push((Capability::ConfigNamespace, ns.to_string()));
     }
@@ -168,6 +175,9 @@ impl LoadedPlugin {
                     | Capability::WindowUdf
                     | Capability::TableFunction
                     | Capability::PhysicalOptimizerRule
+                    | Capability::TableProviderFactory
+                    // Nothing to register: opened on demand with `LoadedPlugin::table_provider`.
+                    | Capability::TableProvider
                     | Capability::ConfigNamespace
             );
             if !installable {
@@ -243,6 +253,12 @@ impl LoadedPlugin {
             if !skipped(Capability::PhysicalOptimizerRule, r.name()) {
                 record(Capability::PhysicalOptimizerRule, r.name());
                 builder.physical_optimizer_rules().get_or_insert_with(Vec::new).push(r);
+            }
+        }
+        for (name, factory) in objects.table_provider_factories {
+            if !skipped(Capability::TableProviderFactory, &name) {
+                record(Capability::TableProviderFactory, &name);
+                builder.table_factories().get_or_insert_with(Default::default).insert(name, factory);
             }
         }
         if let (Some(bag), Some(ns)) = (objects.config, namespace.as_deref()) {

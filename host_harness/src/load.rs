@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use abi_stable::library::{lib_header_from_path, LibraryError};
 use abi_stable::std_types::{RResult, RStr};
-use datafusion::catalog::TableFunctionImpl;
+use datafusion::catalog::{TableFunctionImpl, TableProvider, TableProviderFactory};
 use datafusion::logical_expr::{AggregateUDF, AggregateUDFImpl, ScalarUDF, ScalarUDFImpl, WindowUDF, WindowUDFImpl};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion_ffi::config::extension_options::FFI_ExtensionOptions;
@@ -33,6 +33,8 @@ pub struct PluginObjects {
     pub window_udfs: Vec<Arc<WindowUDF>>,
     pub table_functions: Vec<(String, Arc<dyn TableFunctionImpl>)>,
     pub physical_optimizer_rules: Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>>,
+    /// Factories for `CREATE EXTERNAL TABLE ... STORED AS <name>` (names upper case).
+    pub table_provider_factories: Vec<(String, Arc<dyn TableProviderFactory>)>,
     /// The plugin's configuration namespace, if it declares one.
     pub config: Option<FFI_ExtensionOptions>,
 }
@@ -41,7 +43,13 @@ enum Source {
     /// Loaded with dlopen; objects cross as datafusion-ffi values.
     Dynamic(PluginModuleRef),
     /// Linked in-process (rlib); objects are the plugin's own.
-    Native(fn(&str) -> Result<PluginObjects, PluginError>),
+    Native(NativeEntries),
+}
+
+/// The entry points of a plugin linked into this process.
+struct NativeEntries {
+    objects: fn(&str) -> Result<PluginObjects, PluginError>,
+    table_provider: fn(&str, &str) -> Result<Arc<dyn TableProvider>, PluginError>,
 }
 
 /// A plugin that passed every check. Obtained from [`load`] (or [`LoadedPlugin::native`]).
@@ -185,8 +193,16 @@ fn native_objects<P: df_plugin_api::export::Exported>(options_json: &str) -> Res
         window_udfs: exports.window_udfs.clone(),
         table_functions: exports.table_functions.iter().map(|t| (t.name.clone(), Arc::clone(&t.function))).collect(),
         physical_optimizer_rules: exports.physical_optimizer_rules.clone(),
+        table_provider_factories: exports.table_provider_factories.iter().map(|f| (f.name.clone(), Arc::clone(&f.factory))).collect(),
         config: P::MANIFEST.config.map(|_| config_options_for(&P::MANIFEST, options_json)).transpose()?,
     })
+}
+
+fn native_table_provider<P: df_plugin_api::export::Exported>(
+    kind: &str,
+    options_json: &str,
+) -> Result<Arc<dyn TableProvider>, PluginError> {
+    exported_state::<P>()?.exports.table_provider(kind, options_json)
 }
 
 fn unwrap_plugin<T>(path: &Path, entry: &'static str, result: RResult<T, PluginError>) -> Result<T, HostError> {
@@ -208,7 +224,10 @@ impl LoadedPlugin {
         Ok(Arc::new(LoadedPlugin {
             path: PathBuf::from(format!("<native:{}>", P::MANIFEST.name)),
             manifest: state.manifest.clone(),
-            source: Source::Native(native_objects::<P>),
+            source: Source::Native(NativeEntries {
+                objects: native_objects::<P>,
+                table_provider: native_table_provider::<P>,
+            }),
         }))
     }
 
@@ -242,8 +261,8 @@ impl LoadedPlugin {
         let span = tracing::debug_span!("plugin_objects", plugin = %self.name());
         let _enter = span.enter();
         let module = match &self.source {
-            Source::Native(build) => {
-                return build(options_json).map_err(|error| self.options_or_plugin_error("objects", error))
+            Source::Native(entries) => {
+                return (entries.objects)(options_json).map_err(|error| self.options_or_plugin_error("objects", error))
             }
             Source::Dynamic(module) => module,
         };
@@ -282,7 +301,56 @@ impl LoadedPlugin {
             .iter()
             .map(<Arc<dyn PhysicalOptimizerRule + Send + Sync>>::from)
             .collect();
-        Ok(PluginObjects { scalar_udfs, aggregate_udfs, window_udfs, table_functions, physical_optimizer_rules, config })
+        // ABI 1.2+: older plugins have no factories (and declare none: checked at load).
+        let table_provider_factories = match module.table_provider_factories() {
+            Some(factories) => unwrap_plugin(path, "table_provider_factories", factories())?
+                .into_iter()
+                .map(|f| (f.name.to_string(), <Arc<dyn TableProviderFactory>>::from(&f.factory)))
+                .collect(),
+            None => Vec::new(),
+        };
+        Ok(PluginObjects {
+            scalar_udfs,
+            aggregate_udfs,
+            window_udfs,
+            table_functions,
+            physical_optimizer_rules,
+            table_provider_factories,
+            config,
+        })
+    }
+
+    /// Opens a table with the plugin's table provider of `kind` (e.g. `"delta"`), configured by
+    /// `options_json`. The provider can be registered in any session.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let plugin = df_plugin_host::load("target/release/libcodeanatomy_plugin.so")?;
+    /// let table = plugin.table_provider("delta", r#"{"table_uri": "/data/events", "version": 3}"#)?;
+    /// let ctx = datafusion::prelude::SessionContext::new();
+    /// ctx.register_table("events", table)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn table_provider(&self, kind: &str, options_json: &str) -> Result<Arc<dyn TableProvider>, HostError> {
+        let span = tracing::info_span!("table_provider", plugin = %self.name(), kind);
+        let _enter = span.enter();
+        let create = match &self.source {
+            Source::Native(entries) => {
+                return (entries.table_provider)(kind, options_json)
+                    .map_err(|error| HostError::Plugin { path: self.path.clone(), entry: "table_provider", error })
+            }
+            Source::Dynamic(module) => module.create_table_provider(),
+        };
+        let Some(create) = create else {
+            return Err(HostError::CapabilityUnavailable {
+                plugin: self.name().to_string(),
+                capability: Capability::TableProvider.name().to_string(),
+                needed: "1.2".to_string(),
+                abi: self.manifest.abi,
+            });
+        };
+        let ffi = unwrap_plugin(&self.path, "create_table_provider", create(RStr::from_str(kind), RStr::from_str(options_json)))?;
+        Ok(<Arc<dyn TableProvider>>::from(&ffi))
     }
 
     fn options_or_plugin_error(&self, entry: &'static str, error: PluginError) -> HostError {

@@ -10,6 +10,7 @@ use df_plugin_api::manifest::{Capability, ManifestDecl, ObjectDecl};
 use df_plugin_api::{Plugin, PluginContext, PluginError, PluginExports};
 
 pub mod config;
+pub mod delta;
 pub mod registry;
 pub mod rules;
 pub mod udaf;
@@ -65,6 +66,12 @@ pub const OBJECTS: &[ObjectDecl] = &[
     aggregate("asof_select"),
     window("best_in_partition"),
     ObjectDecl::new(Capability::TableFunction, registry::FUNCTION_NAME),
+    ObjectDecl::new(Capability::TableFunction, delta::functions::DELTA_SCAN),
+    ObjectDecl::new(Capability::TableFunction, delta::functions::DELTA_CHANGES),
+    ObjectDecl::new(Capability::TableFunction, delta::functions::DELTA_SNAPSHOT),
+    ObjectDecl::new(Capability::TableFunction, delta::functions::DELTA_FILES),
+    ObjectDecl::new(Capability::TableProviderFactory, delta::FACTORY_NAME),
+    ObjectDecl::new(Capability::TableProvider, delta::PROVIDER_KIND),
     ObjectDecl::new(Capability::PhysicalOptimizerRule, rules::scan_guard::NAME),
 ];
 
@@ -80,6 +87,12 @@ impl Plugin for CodeAnatomy {
             .with_aggregate_udfs(udaf::aggregate_udfs())
             .with_window_udfs(udwf::window_udfs())
             .with_table_function(registry::FUNCTION_NAME, Arc::new(registry::FunctionRegistryTable::default()))
+            .with_table_function(delta::functions::DELTA_SCAN, Arc::new(delta::functions::DeltaScanFunction))
+            .with_table_function(delta::functions::DELTA_CHANGES, Arc::new(delta::functions::DeltaChangesFunction))
+            .with_table_function(delta::functions::DELTA_SNAPSHOT, Arc::new(delta::functions::DeltaSnapshotFunction))
+            .with_table_function(delta::functions::DELTA_FILES, Arc::new(delta::functions::DeltaFilesFunction))
+            .with_table_provider_factory(delta::FACTORY_NAME, Arc::new(delta::DeltaTableFactory))
+            .with_table_provider(delta::PROVIDER_KIND, Arc::new(delta::DeltaProviderBuilder))
             .with_physical_optimizer_rule(Arc::new(rules::scan_guard::ScanGuard)))
     }
 }

@@ -12,6 +12,8 @@ use datafusion::prelude::SessionContext;
 use datafusion_ffi::config::extension_options::FFI_ExtensionOptions;
 use datafusion_ffi::physical_optimizer::FFI_PhysicalOptimizerRule;
 use datafusion_ffi::proto::logical_extension_codec::FFI_LogicalExtensionCodec;
+use datafusion_ffi::table_provider::FFI_TableProvider;
+use datafusion_ffi::table_provider_factory::FFI_TableProviderFactory;
 use datafusion_ffi::udaf::FFI_AggregateUDF;
 use datafusion_ffi::udf::FFI_ScalarUDF;
 use datafusion_ffi::udtf::FFI_TableFunction;
@@ -22,7 +24,7 @@ use crate::error::{ErrorCode, PluginError};
 use crate::guard::{guard, guard_ffi, guard_or, panic_message};
 use crate::log::{set_sink, LogSink};
 use crate::manifest::Manifest;
-use crate::module::{NamedTableFunction, PluginModule, PluginModuleRef};
+use crate::module::{NamedTableFunction, NamedTableProviderFactory, PluginModule, PluginModuleRef};
 use crate::plugin::{config_options_for, live_manifest, plugin_task_context, Plugin, PluginContext, PluginExports};
 use crate::runtime::plugin_runtime;
 use crate::safety::{PanicSafeAggregateUdf, PanicSafeScalarUdf, PanicSafeWindowUdf};
@@ -43,6 +45,39 @@ impl ExportedState {
     /// `task_ctx`, so the weak reference datafusion-ffi keeps stays valid for the process.
     fn task_context_provider(&self) -> Arc<dyn TaskContextProvider> {
         Arc::clone(&self.task_ctx) as Arc<dyn TaskContextProvider>
+    }
+
+    /// The factory `name` for FFI, encoding plans with `codec` when the host gave one.
+    fn ffi_table_provider_factory(
+        &self,
+        name: &str,
+        codec: Option<&FFI_LogicalExtensionCodec>,
+    ) -> Result<FFI_TableProviderFactory, PluginError> {
+        let list = &self.exports.table_provider_factories;
+        let export = list.iter().find(|f| f.name.eq_ignore_ascii_case(name)).ok_or_else(|| {
+            c_api::unknown("table provider factory", name, list.iter().map(|f| f.name.clone()).collect())
+        })?;
+        let factory = Arc::clone(&export.factory);
+        let runtime = Some(self.runtime.clone());
+        Ok(match codec {
+            Some(codec) => FFI_TableProviderFactory::new_with_ffi_codec(factory, runtime, codec.clone()),
+            None => FFI_TableProviderFactory::new(factory, runtime, &self.task_context_provider(), None),
+        })
+    }
+
+    /// A provider of `kind` opened from `options_json`, for FFI.
+    fn ffi_table_provider(
+        &self,
+        kind: &str,
+        options_json: &str,
+        codec: Option<&FFI_LogicalExtensionCodec>,
+    ) -> Result<FFI_TableProvider, PluginError> {
+        let provider = self.exports.table_provider(kind, options_json)?;
+        let runtime = Some(self.runtime.clone());
+        Ok(match codec {
+            Some(codec) => FFI_TableProvider::new_with_ffi_codec(provider, true, runtime, codec.clone()),
+            None => FFI_TableProvider::new(provider, true, runtime, &self.task_context_provider(), None),
+        })
     }
 }
 
@@ -170,6 +205,32 @@ extern "C" fn physical_optimizer_rules<P: Exported>() -> RResult<RVec<FFI_Physic
     })
 }
 
+extern "C" fn table_provider_factories<P: Exported>() -> RResult<RVec<NamedTableProviderFactory>, PluginError> {
+    guard_ffi("table_provider_factories", || {
+        let state = exported_state::<P>()?;
+        state
+            .exports
+            .table_provider_factories
+            .iter()
+            .map(|f| {
+                Ok(NamedTableProviderFactory {
+                    name: RString::from(f.name.as_str()),
+                    factory: state.ffi_table_provider_factory(&f.name, None)?,
+                })
+            })
+            .collect()
+    })
+}
+
+extern "C" fn create_table_provider<P: Exported>(
+    kind: RStr<'_>,
+    options_json: RStr<'_>,
+) -> RResult<FFI_TableProvider, PluginError> {
+    guard_ffi("create_table_provider", || {
+        exported_state::<P>()?.ffi_table_provider(kind.as_str(), options_json.as_str(), None)
+    })
+}
+
 extern "C" fn live_objects() -> u64 {
     c_api::live_objects()
 }
@@ -191,6 +252,8 @@ pub fn root_module<P: Exported>() -> PluginModuleRef {
         live_objects,
         register_config: crate::scalar_udf::register_config,
         invoke_scalar_udf: crate::scalar_udf::invoke_scalar_udf::<P>,
+        table_provider_factories: table_provider_factories::<P>,
+        create_table_provider: create_table_provider::<P>,
     }
     .leak_into_prefix()
 }
@@ -284,7 +347,7 @@ pub mod c_api {
             .map_err(|e| PluginError::new(ErrorCode::InvalidArgument, format!("{what} is not UTF-8: {e}")))
     }
 
-    fn unknown(kind: &str, name: &str, available: Vec<String>) -> PluginError {
+    pub(super) fn unknown(kind: &str, name: &str, available: Vec<String>) -> PluginError {
         PluginError::new(
             ErrorCode::UnknownObject,
             format!("this plugin exports no {kind} named '{name}'; available: {}", available.join(", ")),
@@ -372,6 +435,35 @@ pub mod c_api {
                 Some(codec) => FFI_TableFunction::new_with_ffi_codec(function, runtime, codec.clone()),
                 None => FFI_TableFunction::new(function, runtime, &state.task_context_provider(), None),
             })
+        })
+    }
+
+    /// # Safety
+    /// `name` must be a NUL-terminated string; `codec` NULL or a valid `FFI_LogicalExtensionCodec`.
+    pub unsafe fn table_provider_factory<P: Exported>(
+        name: *const c_char,
+        codec: *const FFI_LogicalExtensionCodec,
+    ) -> *mut FFI_TableProviderFactory {
+        produce("dfplugin_table_provider_factory", || {
+            let name = unsafe { text(name, "name") }?;
+            // SAFETY: per the contract, a non-null codec is a valid FFI_LogicalExtensionCodec.
+            exported_state::<P>()?.ffi_table_provider_factory(name, unsafe { codec.as_ref() })
+        })
+    }
+
+    /// # Safety
+    /// `kind` and `options_json` must be NUL-terminated strings; `codec` NULL or a valid
+    /// `FFI_LogicalExtensionCodec`.
+    pub unsafe fn table_provider<P: Exported>(
+        kind: *const c_char,
+        options_json: *const c_char,
+        codec: *const FFI_LogicalExtensionCodec,
+    ) -> *mut FFI_TableProvider {
+        produce("dfplugin_table_provider", || {
+            let kind = unsafe { text(kind, "kind") }?;
+            let options_json = unsafe { text(options_json, "options_json") }?;
+            // SAFETY: per the contract, a non-null codec is a valid FFI_LogicalExtensionCodec.
+            exported_state::<P>()?.ffi_table_provider(kind, options_json, unsafe { codec.as_ref() })
         })
     }
 
@@ -511,6 +603,33 @@ macro_rules! export_plugin {
             #[unsafe(no_mangle)]
             pub unsafe extern "C" fn dfplugin_free_table_function(ptr: *mut FFI_TableFunction) {
                 unsafe { c_api::release("dfplugin_free_table_function", ptr) }
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn dfplugin_table_provider_factory(
+                name: *const c_char,
+                codec: *const FFI_LogicalExtensionCodec,
+            ) -> *mut FFI_TableProviderFactory {
+                unsafe { c_api::table_provider_factory::<$plugin>(name, codec) }
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn dfplugin_free_table_provider_factory(ptr: *mut FFI_TableProviderFactory) {
+                unsafe { c_api::release("dfplugin_free_table_provider_factory", ptr) }
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn dfplugin_table_provider(
+                kind: *const c_char,
+                options_json: *const c_char,
+                codec: *const FFI_LogicalExtensionCodec,
+            ) -> *mut FFI_TableProvider {
+                unsafe { c_api::table_provider::<$plugin>(kind, options_json, codec) }
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn dfplugin_free_table_provider(ptr: *mut FFI_TableProvider) {
+                unsafe { c_api::release("dfplugin_free_table_provider", ptr) }
             }
 
             #[unsafe(no_mangle)]

@@ -23,7 +23,10 @@ pub mod version;
 
 pub use error::{ErrorCode, PluginError};
 pub use manifest::{BuildInfo, Capabilities, Capability, Manifest, ManifestDecl, ObjectDecl};
-pub use plugin::{Plugin, PluginContext, PluginExports, TableFunctionExport};
+pub use plugin::{
+    Plugin, PluginContext, PluginExports, TableFunctionExport, TableProviderBuilder, TableProviderExport,
+    TableProviderFactoryExport,
+};
 pub use version::AbiVersion;
 
 /// Re-exports used by the code `export_plugin!` generates.
@@ -32,6 +35,8 @@ pub mod __private {
     pub use crate::export::c_api;
     pub use datafusion_ffi::config::extension_options::FFI_ExtensionOptions;
     pub use datafusion_ffi::physical_optimizer::FFI_PhysicalOptimizerRule;
+    pub use datafusion_ffi::table_provider::FFI_TableProvider;
+    pub use datafusion_ffi::table_provider_factory::FFI_TableProviderFactory;
     pub use datafusion_ffi::proto::logical_extension_codec::FFI_LogicalExtensionCodec;
     pub use datafusion_ffi::udaf::FFI_AggregateUDF;
     pub use datafusion_ffi::udf::FFI_ScalarUDF;

@@ -97,6 +97,7 @@ impl Capability {
             | Capability::TableFunction
             | Capability::PhysicalOptimizerRule
             | Capability::ConfigNamespace => Some(0),
+            Capability::TableProviderFactory | Capability::TableProvider => Some(2),
             _ => None,
         }
     }

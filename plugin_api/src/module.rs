@@ -21,6 +21,8 @@ use abi_stable::std_types::{RResult, RStr, RString, RVec};
 use abi_stable::{declare_root_module_statics, package_version_strings, StableAbi};
 use datafusion_ffi::config::extension_options::FFI_ExtensionOptions;
 use datafusion_ffi::physical_optimizer::FFI_PhysicalOptimizerRule;
+use datafusion_ffi::table_provider::FFI_TableProvider;
+use datafusion_ffi::table_provider_factory::FFI_TableProviderFactory;
 use datafusion_ffi::udaf::FFI_AggregateUDF;
 use datafusion_ffi::udf::FFI_ScalarUDF;
 use datafusion_ffi::udtf::FFI_TableFunction;
@@ -39,6 +41,13 @@ use crate::version::AbiVersion;
 pub struct NamedTableFunction {
     pub name: RString,
     pub function: FFI_TableFunction,
+}
+
+/// A table provider factory with the `STORED AS` keyword it serves (upper case).
+#[repr(C)]
+pub struct NamedTableProviderFactory {
+    pub name: RString,
+    pub factory: FFI_TableProviderFactory,
 }
 
 /// The plugin's root module (ABI 1.0). See the module docs for the evolution rule.
@@ -87,6 +96,16 @@ pub struct PluginModule {
     /// Invokes the scalar function at `index` of `scalar_udfs()` (scalars stay scalars).
     #[sabi(unsafe_opaque_field)]
     pub invoke_scalar_udf: InvokeScalarUdfFn,
+
+    // ---- ABI 1.2 ----------------------------------------------------------------------
+    /// Factories for `CREATE EXTERNAL TABLE ... STORED AS <name>`.
+    #[sabi(unsafe_opaque_field)]
+    pub table_provider_factories: extern "C" fn() -> RResult<RVec<NamedTableProviderFactory>, PluginError>,
+
+    /// Builds the table provider of kind `kind` from its JSON options.
+    #[sabi(unsafe_opaque_field)]
+    pub create_table_provider:
+        extern "C" fn(kind: RStr<'_>, options_json: RStr<'_>) -> RResult<FFI_TableProvider, PluginError>,
 }
 
 impl RootModule for PluginModuleRef {

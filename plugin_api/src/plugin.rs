@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use datafusion::catalog::TableFunctionImpl;
+use datafusion::catalog::{TableFunctionImpl, TableProvider, TableProviderFactory};
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF, WindowUDF};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::prelude::SessionContext;
@@ -63,6 +63,29 @@ pub struct TableFunctionExport {
     pub function: Arc<dyn TableFunctionImpl>,
 }
 
+/// A factory for `CREATE EXTERNAL TABLE ... STORED AS <name>`.
+#[derive(Debug, Clone)]
+pub struct TableProviderFactoryExport {
+    /// The `STORED AS` keyword, upper case (DataFusion upper-cases it before lookup).
+    pub name: String,
+    pub factory: Arc<dyn TableProviderFactory>,
+}
+
+/// Builds a table provider of one kind from JSON options, so hosts can open a table without
+/// SQL (e.g. `LoadedPlugin::table_provider("delta", r#"{"table_uri": "..."}"#)`).
+pub trait TableProviderBuilder: Send + Sync + std::fmt::Debug {
+    /// Validates `options_json` and opens the table. Blocking: runs any I/O on the plugin's
+    /// runtime, so it may be called from any host thread.
+    fn build(&self, options_json: &str) -> Result<Arc<dyn TableProvider>, PluginError>;
+}
+
+/// A named kind of table provider.
+#[derive(Debug, Clone)]
+pub struct TableProviderExport {
+    pub kind: String,
+    pub builder: Arc<dyn TableProviderBuilder>,
+}
+
 /// Everything a plugin exports.
 #[derive(Default, Clone)]
 pub struct PluginExports {
@@ -71,6 +94,8 @@ pub struct PluginExports {
     pub window_udfs: Vec<Arc<WindowUDF>>,
     pub table_functions: Vec<TableFunctionExport>,
     pub physical_optimizer_rules: Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>>,
+    pub table_provider_factories: Vec<TableProviderFactoryExport>,
+    pub table_providers: Vec<TableProviderExport>,
 }
 
 impl std::fmt::Debug for PluginExports {
@@ -109,6 +134,28 @@ impl PluginExports {
         self
     }
 
+    pub fn with_table_provider_factory(mut self, name: impl Into<String>, factory: Arc<dyn TableProviderFactory>) -> Self {
+        self.table_provider_factories.push(TableProviderFactoryExport { name: name.into().to_uppercase(), factory });
+        self
+    }
+
+    pub fn with_table_provider(mut self, kind: impl Into<String>, builder: Arc<dyn TableProviderBuilder>) -> Self {
+        self.table_providers.push(TableProviderExport { kind: kind.into(), builder });
+        self
+    }
+
+    /// The provider of `kind` opened with `options_json`.
+    pub fn table_provider(&self, kind: &str, options_json: &str) -> Result<Arc<dyn TableProvider>, PluginError> {
+        let export = self.table_providers.iter().find(|p| p.kind == kind).ok_or_else(|| {
+            let kinds: Vec<&str> = self.table_providers.iter().map(|p| p.kind.as_str()).collect();
+            PluginError::new(
+                ErrorCode::UnknownObject,
+                format!("this plugin exports no table provider kind '{kind}'; available: {}", kinds.join(", ")),
+            )
+        })?;
+        export.builder.build(options_json)
+    }
+
     /// Exported names by capability, sorted.
     pub fn names(&self) -> BTreeMap<Capability, Vec<String>> {
         let mut out: BTreeMap<Capability, Vec<String>> = BTreeMap::new();
@@ -118,6 +165,8 @@ impl PluginExports {
         self.window_udfs.iter().for_each(|u| put(Capability::WindowUdf, u.name()));
         self.table_functions.iter().for_each(|t| put(Capability::TableFunction, &t.name));
         self.physical_optimizer_rules.iter().for_each(|r| put(Capability::PhysicalOptimizerRule, r.name()));
+        self.table_provider_factories.iter().for_each(|f| put(Capability::TableProviderFactory, &f.name));
+        self.table_providers.iter().for_each(|p| put(Capability::TableProvider, &p.kind));
         for names in out.values_mut() {
             names.sort();
         }

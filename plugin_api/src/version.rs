@@ -23,7 +23,7 @@ impl AbiVersion {
     ///   functions, physical optimizer rules, live object count.
     /// - 1.1: `register_config` + `invoke_scalar_udf`, the lean scalar invocation path
     ///   ([`crate::scalar_udf`]).
-    pub const CURRENT: AbiVersion = AbiVersion { major: 1, minor: 1 };
+    pub const CURRENT: AbiVersion = AbiVersion { major: 1, minor: 2 };
 }
 
 impl std::fmt::Display for AbiVersion {

@@ -24,7 +24,7 @@ pub fn build_libraries() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
         cmd.current_dir(&workspace)
-            .args(["build", "--quiet", "--workspace", "--lib", "--examples", "--target-dir"])
+            .args(["build", "--quiet", "--workspace", "--lib", "--bins", "--examples", "--target-dir"])
             .arg(&target_dir);
         if release {
             cmd.arg("--release");

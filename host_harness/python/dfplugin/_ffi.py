@@ -13,6 +13,7 @@ Ownership rules (see ``plugin_api/src/export.rs`` and ``/work/shared/docs/ffi-fa
 from __future__ import annotations
 
 import ctypes
+import json
 import logging
 import os
 import threading
@@ -36,7 +37,27 @@ _KINDS: Dict[str, Tuple[str, str, str]] = {
         "dfplugin_free_physical_optimizer_rule",
     ),
     "config_options": ("datafusion_extension_options", "dfplugin_config_options", "dfplugin_free_config_options"),
+    # ABI 1.2
+    "table_provider_factory": (
+        "datafusion_table_provider_factory",
+        "dfplugin_table_provider_factory",
+        "dfplugin_free_table_provider_factory",
+    ),
+    "table_provider": ("datafusion_table_provider", "dfplugin_table_provider", "dfplugin_free_table_provider"),
 }
+
+# kind -> constructor arguments after the leading ``const char*`` (name, or provider kind).
+#   "codec": ``const FFI_LogicalExtensionCodec*`` (may be NULL)
+#   "options": ``const char*`` JSON options
+_EXTRA_ARGS: Dict[str, Tuple[str, ...]] = {
+    "table_function": ("codec",),
+    "table_provider_factory": ("codec",),
+    "table_provider": ("options", "codec"),
+}
+
+# kind -> first ABI minor (of major 1) whose libraries export its entry points. Older
+# libraries lack the symbols; using such a kind with them is an error naming the ABI.
+_SINCE_MINOR: Dict[str, int] = {"table_provider_factory": 2, "table_provider": 2}
 
 #: Capsule name per object kind.
 CAPSULE_NAMES: Dict[str, str] = {k: v[0] for k, v in _KINDS.items()}
@@ -119,8 +140,20 @@ class Library:
         self._last_code = self._sym("dfplugin_last_error_code", ctypes.c_uint32, [])
         self._last_message = self._sym("dfplugin_last_error_message", ctypes.c_char_p, [])
         self._live = self._sym("dfplugin_live_objects", ctypes.c_uint64, [])
+        minor = self.abi_version()[1]
+        #: kind -> why this library cannot make objects of that kind (too old an ABI).
+        self._missing: Dict[str, str] = {}
         for kind, (_cap, ctor, free) in _KINDS.items():
-            argtypes = [ctypes.c_char_p, ctypes.c_void_p] if kind == "table_function" else [ctypes.c_char_p]
+            since = _SINCE_MINOR.get(kind, 0)
+            if minor < since and not (hasattr(self._dll, ctor) and hasattr(self._dll, free)):
+                self._missing[kind] = (
+                    f"'{path}' implements plugin ABI 1.{minor}, which has no {kind} entry point "
+                    f"({ctor}, since ABI 1.{since}); rebuild the plugin against a current df_plugin_api"
+                )
+                continue
+            argtypes = [ctypes.c_char_p] + [
+                ctypes.c_char_p if a == "options" else ctypes.c_void_p for a in _EXTRA_ARGS.get(kind, ())
+            ]
             self._ctors[kind] = self._sym(ctor, ctypes.c_void_p, argtypes)
             self._frees[kind] = self._sym(free, None, [ctypes.c_void_p])
             self._destructors[kind] = self._make_destructor(kind)
@@ -208,22 +241,42 @@ class Library:
             plugin_message=message,
         )
 
-    def new_pointer(self, kind: str, name: Optional[str], codec: Optional[int] = None) -> int:
-        """Calls the constructor of ``kind``; returns the owned pointer or raises."""
+    def supports(self, kind: str) -> bool:
+        """Whether this library exports the entry points of ``kind``."""
+        return kind in self._ctors
+
+    def new_pointer(
+        self, kind: str, name: Optional[str], codec: Optional[int] = None, options: Optional[str] = None
+    ) -> int:
+        """Calls the constructor of ``kind``; returns the owned pointer or raises.
+
+        ``name`` is the object's name (the provider kind for ``table_provider``), ``codec`` a
+        ``FFI_LogicalExtensionCodec*`` (kinds taking one; ``None`` passes NULL) and
+        ``options`` JSON text (``table_provider``).
+        """
+        if kind in self._missing:
+            raise PluginError(self._missing[kind], kind="capability_unavailable", path=self.path)
         ctor = self._ctors[kind]
-        arg = None if name is None else name.encode("utf-8")
-        ptr = ctor(arg, codec) if kind == "table_function" else ctor(arg)
+        args: list = [None if name is None else name.encode("utf-8")]
+        for a in _EXTRA_ARGS.get(kind, ()):
+            args.append(codec if a == "codec" else (None if options is None else options.encode("utf-8")))
+        ptr = ctor(*args)
         if not ptr:
-            raise self.last_error(_KINDS[kind][1], f"{kind} {name!r}" if name is not None else "")
+            what = f"{kind} {name!r}" if name is not None else ""
+            if options is not None:
+                what += f" with options {_redacted(options)}"
+            raise self.last_error(_KINDS[kind][1], what)
         return int(ptr)
 
     def free_pointer(self, kind: str, ptr: int) -> None:
         """Frees a pointer from :meth:`new_pointer` that was not wrapped in a capsule."""
         self._frees[kind](ptr)
 
-    def capsule(self, kind: str, name: Optional[str], codec: Optional[int] = None) -> Any:
+    def capsule(
+        self, kind: str, name: Optional[str], codec: Optional[int] = None, options: Optional[str] = None
+    ) -> Any:
         """A fresh PyCapsule owning a new object of ``kind`` (freed when the capsule dies)."""
-        ptr = self.new_pointer(kind, name, codec)
+        ptr = self.new_pointer(kind, name, codec, options)
         try:
             cap = _PyCapsule_New(ptr, ctypes.addressof(_NAME_BUFFERS[CAPSULE_NAMES[kind]]), self._destructors[kind])
         except BaseException:
@@ -232,6 +285,24 @@ class Library:
         with _stats_lock:
             _stats["created"] += 1
         return cap
+
+
+_SECRET_WORDS = ("secret", "token", "password", "key", "credential", "sas", "signature")
+
+
+def _redacted(options_json: str) -> str:
+    """``options_json`` for messages: values of secret-looking storage options replaced."""
+    try:
+        options = json.loads(options_json)
+    except ValueError:
+        return options_json
+    store = options.get("storage_options") if isinstance(options, dict) else None
+    if isinstance(store, dict):
+        options = dict(options)
+        options["storage_options"] = {
+            k: ("***" if any(w in str(k).lower() for w in _SECRET_WORDS) else v) for k, v in store.items()
+        }
+    return json.dumps(options, sort_keys=True)
 
 
 _libraries: Dict[str, Library] = {}

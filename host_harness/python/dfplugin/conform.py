@@ -8,7 +8,16 @@ Usage::
 Suite format: see ``host_harness/src/conform.rs`` (the same files, parsed the same way:
 unknown fields are errors, each case expects rows or an error code). Each case runs in a
 fresh ``SessionContext`` created with the plugin's configuration namespace
-(:meth:`dfplugin.Plugin.session_config`) and every object installed. Rows are compared as
+(:meth:`dfplugin.Plugin.session_config`) and every object installed: first its optional
+``setup = ["SQL", ...]`` statements, then its optional ``register = [{name, kind, options}]``
+tables (opened with :meth:`dfplugin.Plugin.table_provider` from the ``options`` JSON text and
+registered as ``name``; a failure there is the case's error, prefixed ``registering a
+table:``), then ``sql``.
+
+A case that mentions ``${TMP}`` in ``sql``, a ``setup`` statement or a ``register`` options
+text gets a scratch directory, created fresh (empty) before the case and removed afterwards:
+``${TMP}`` (its absolute path, no trailing slash) is replaced by that path there, in
+``expect_error_contains`` and in every cell of ``expect_rows``. Rows are compared as
 display strings (:mod:`dfplugin.display`, arrow-rs formatting, ``NULL`` for nulls), as a
 sorted multiset unless ``ordered = true``; errors by the plugin's code tag
 (``[E0005 invalid_argument]``) and an optional substring.
@@ -25,7 +34,9 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -38,7 +49,19 @@ from .display import rows_of
 from .errors import PluginError
 from .plugin import CAPABILITY_MATRIX, HOST, Plugin, load
 
-__all__ = ["ERROR_CODES", "SuiteError", "parse_suite", "find_error_code", "run_case", "run_suites", "main", "DEFAULT_SUITE"]
+__all__ = [
+    "ERROR_CODES",
+    "TMP_PLACEHOLDER",
+    "SuiteError",
+    "parse_suite",
+    "find_error_code",
+    "substitute_tmp",
+    "uses_tmp",
+    "run_case",
+    "run_suites",
+    "main",
+    "DEFAULT_SUITE",
+]
 
 log = logging.getLogger("dfplugin.conform")
 
@@ -60,11 +83,13 @@ ERROR_CODES: Tuple[str, ...] = (
 )
 
 _SUITE_FIELDS = {"name", "description", "case"}
+_REGISTER_FIELDS = {"name", "kind", "options"}
 _CASE_FIELDS = {
     "name",
     "capability",
     "objects",
     "setup",
+    "register",
     "sql",
     "expect_rows",
     "ordered",
@@ -74,6 +99,9 @@ _CASE_FIELDS = {
 
 #: The default suite of this repository (when the package runs from the source tree).
 DEFAULT_SUITE = Path(__file__).resolve().parents[3] / "manifests" / "codeanatomy.default.toml"
+
+#: Replaced by the case's scratch directory in setup, sql and expected strings.
+TMP_PLACEHOLDER = "${TMP}"
 
 #: Capability of the introspection cases (``dfplugin_loaded()`` / ``dfplugin_objects()``),
 #: implemented here as Python table functions.
@@ -104,6 +132,28 @@ def parse_suite(text: str, origin: str) -> Dict[str, Any]:
         for req in ("name", "capability", "sql"):
             if not isinstance(case.get(req), str):
                 raise SuiteError(f"suite '{origin}', case '{label}': missing string field `{req}`")
+        for list_field in ("setup", "objects"):
+            value = case.get(list_field, [])
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise SuiteError(f"suite '{origin}', case '{label}': `{list_field}` must be a list of strings")
+        if not isinstance(case.get("ordered", False), bool):
+            raise SuiteError(f"suite '{origin}', case '{label}': `ordered` must be true or false")
+        if not isinstance(case.get("expect_error_contains", ""), str):
+            raise SuiteError(f"suite '{origin}', case '{label}': `expect_error_contains` must be a string")
+        register = case.get("register", [])
+        if not isinstance(register, list):
+            raise SuiteError(f"suite '{origin}', case '{label}': `register` must be a list of tables")
+        for table in register:
+            if not isinstance(table, dict):
+                raise SuiteError(f"suite '{origin}', case '{label}': each `register` entry must be a table {{name, kind, options}}")
+            unknown = set(table) - _REGISTER_FIELDS
+            if unknown:
+                raise SuiteError(
+                    f"suite '{origin}', case '{label}': unknown field(s) {', '.join(sorted(unknown))} in `register`"
+                )
+            for req in sorted(_REGISTER_FIELDS):
+                if not isinstance(table.get(req), str):
+                    raise SuiteError(f"suite '{origin}', case '{label}': `register` entry lacks string field `{req}`")
         has_rows, has_error = "expect_rows" in case, "expect_error" in case
         if has_rows and has_error:
             raise SuiteError(f"suite '{origin}', case '{label}': give expect_rows or expect_error, not both")
@@ -140,23 +190,69 @@ def find_error_code(text: str) -> Optional[str]:
     return ERROR_CODES[n] if n < len(ERROR_CODES) else "unknown"
 
 
-def _run_sql(ctx: Any, setup: Sequence[str], sql: str) -> List[Any]:
-    for statement in setup:
+class _RegisterError(Exception):
+    """Opening or registering a case's ``register`` table failed."""
+
+
+def _run_sql(plugin: Plugin, ctx: Any, case: Dict[str, Any]) -> List[Any]:
+    for statement in case.get("setup", []):
         ctx.sql(statement).collect()
-    return ctx.sql(sql).collect()
+    for table in case.get("register", []):
+        try:
+            ctx.register_table(table["name"], plugin.table_provider(table["kind"], table["options"]))
+        except Exception as e:
+            raise _RegisterError(f"registering a table: {e}") from e
+    return ctx.sql(case["sql"]).collect()
+
+
+def uses_tmp(case: Dict[str, Any]) -> bool:
+    """Whether ``case`` mentions ``${TMP}`` in ``sql``, ``setup`` or ``register`` options."""
+    return (
+        TMP_PLACEHOLDER in case["sql"]
+        or any(TMP_PLACEHOLDER in s for s in case.get("setup", []))
+        or any(TMP_PLACEHOLDER in t["options"] for t in case.get("register", []))
+    )
+
+
+def substitute_tmp(case: Dict[str, Any], tmp: str) -> Dict[str, Any]:
+    """A copy of ``case`` with ``${TMP}`` replaced by ``tmp`` in ``setup``, ``register``
+    options, ``sql``, ``expect_error_contains`` and the cells of ``expect_rows``."""
+    out = dict(case)
+    out["setup"] = [s.replace(TMP_PLACEHOLDER, tmp) for s in case.get("setup", [])]
+    out["register"] = [dict(t, options=t["options"].replace(TMP_PLACEHOLDER, tmp)) for t in case.get("register", [])]
+    out["sql"] = case["sql"].replace(TMP_PLACEHOLDER, tmp)
+    if case.get("expect_error_contains") is not None:
+        out["expect_error_contains"] = case["expect_error_contains"].replace(TMP_PLACEHOLDER, tmp)
+    if case.get("expect_rows") is not None:
+        out["expect_rows"] = [[c.replace(TMP_PLACEHOLDER, tmp) for c in row] for row in case["expect_rows"]]
+    return out
 
 
 def run_case(plugin: Plugin, case: Dict[str, Any]) -> Tuple[str, str]:
-    """Runs one case in a fresh session; returns ``(outcome, detail)``."""
+    """Runs one case in a fresh session (and, when it uses ``${TMP}``, a fresh scratch
+    directory, removed afterwards); returns ``(outcome, detail)``."""
     capability = case["capability"]
     if capability in CAPABILITY_MATRIX and not CAPABILITY_MATRIX[capability][0]:
         return "not_installable", f"{capability} cannot be installed in {HOST}: {CAPABILITY_MATRIX[capability][1]}"
+    if not uses_tmp(case):
+        return _run_case_in(plugin, case)
+    try:
+        tmp = tempfile.mkdtemp(prefix="dfplugin-conform-")
+    except OSError as e:
+        return "fail", f"could not create the case's scratch directory: {e}"
+    try:
+        return _run_case_in(plugin, substitute_tmp(case, os.path.realpath(tmp)))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run_case_in(plugin: Plugin, case: Dict[str, Any]) -> Tuple[str, str]:
     try:
         ctx = plugin.session_context()
     except Exception as e:
         return "fail", f"could not create a session: {e}"
     try:
-        batches = _run_sql(ctx, case.get("setup", []), case["sql"])
+        batches = _run_sql(plugin, ctx, case)
         error: Optional[str] = None
     except Exception as e:
         batches, error = [], str(e)

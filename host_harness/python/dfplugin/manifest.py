@@ -38,8 +38,9 @@ EMBEDDED_MAGIC = b"DFPLUGIN"
 EMBEDDED_FORMAT = 1
 _HEADER = struct.Struct("<8sII")
 
-#: The plugin ABI this host implements (``major``, ``minor``).
-HOST_ABI: Tuple[int, int] = (1, 1)
+#: The plugin ABI this host implements (``major``, ``minor``); plugins of the same major and
+#: any minor up to this one (1.0, 1.1, 1.2) are accepted.
+HOST_ABI: Tuple[int, int] = (1, 2)
 
 #: Capability names in bit order (``Capability::ALL`` in ``plugin_api/src/manifest.rs``).
 KNOWN_CAPABILITIES: Tuple[str, ...] = (
@@ -64,8 +65,8 @@ CARRIED_SINCE_MINOR: Dict[str, Optional[int]] = {
     "table_function": 0,
     "physical_optimizer_rule": 0,
     "config_namespace": 0,
-    "table_provider_factory": None,
-    "table_provider": None,
+    "table_provider_factory": 2,
+    "table_provider": 2,
     "analyzer_rule": None,
     "relation_planner": None,
     "dml": None,

@@ -18,6 +18,8 @@ __all__ = [
     "AggregateUDFExport",
     "WindowUDFExport",
     "TableFunctionExport",
+    "TableProviderFactoryExport",
+    "TableProviderExport",
     "PhysicalOptimizerRuleExport",
     "ConfigExtensionExport",
 ]
@@ -67,7 +69,7 @@ class WindowUDFExport(ExportedObject):
         return self.capsule()
 
 
-def _session_codec(session: Any) -> Optional[Any]:
+def _session_codec(session: Any, what: str = "a table function") -> Optional[Any]:
     """The ``datafusion_logical_extension_codec`` capsule of ``session``, or ``None``.
 
     ``session`` may be a session object (``SessionContext`` or its internal twin) exposing
@@ -88,7 +90,7 @@ def _session_codec(session: Any) -> Optional[Any]:
             )
         return codec
     raise PluginError(
-        f"cannot bind a table function to {type(session).__name__!s}: expected a SessionContext "
+        f"cannot bind {what} to {type(session).__name__!s}: expected a SessionContext "
         f"(with __datafusion_logical_extension_codec__) or a '{LOGICAL_CODEC_CAPSULE}' capsule",
         kind="bad_session",
     )
@@ -104,6 +106,54 @@ class TableFunctionExport(ExportedObject):
         # The codec capsule stays referenced (``codec``) while the plugin clones it.
         ptr = codec_pointer(codec) if codec is not None else None
         return self._library.capsule(self.kind, self.name, ptr)
+
+
+class TableProviderFactoryExport(ExportedObject):
+    """A plugin table provider factory (``CREATE EXTERNAL TABLE ... STORED AS <name>``),
+    for ``SessionContext.register_table_factory(name, obj)``
+    (``__datafusion_table_provider_factory__(codec)``)."""
+
+    kind = "table_provider_factory"
+
+    def __datafusion_table_provider_factory__(self, session: Any = None) -> Any:
+        # datafusion-python 55 passes its logical extension codec capsule; accept a session too.
+        codec = _session_codec(session, f"table provider factory '{self.name}'")
+        ptr = codec_pointer(codec) if codec is not None else None
+        return self._library.capsule(self.kind, self.name, ptr)
+
+
+class TableProviderExport:
+    """A plugin table provider of kind ``provider_kind`` (e.g. ``"delta"``) opened with
+    ``options_json``, for ``SessionContext.register_table(name, obj)``
+    (``__datafusion_table_provider__(session)``).
+
+    The object is a recipe: each call of the dunder method opens a fresh provider through the
+    plugin (bound to the session's codec) in a new capsule; the host keeps its own clone and
+    the capsule's destructor frees the original exactly once.
+    """
+
+    kind = "table_provider"
+
+    def __init__(self, library: Library, provider_kind: str, options_json: str) -> None:
+        self._library = library
+        self.provider_kind = provider_kind
+        self.options_json = options_json
+
+    @property
+    def name(self) -> str:
+        return self.provider_kind
+
+    def capsule(self, session: Any = None) -> Any:
+        """A new capsule owning a freshly opened provider (bound to ``session``'s codec)."""
+        codec = _session_codec(session, f"a '{self.provider_kind}' table provider")
+        ptr = codec_pointer(codec) if codec is not None else None
+        return self._library.capsule(self.kind, self.provider_kind, ptr, self.options_json)
+
+    def __datafusion_table_provider__(self, session: Any = None) -> Any:
+        return self.capsule(session)
+
+    def __repr__(self) -> str:
+        return f"TableProviderExport({self.provider_kind!r}, {self.options_json} from {self._library.path!r})"
 
 
 class PhysicalOptimizerRuleExport(ExportedObject):

@@ -8,7 +8,7 @@ import logging
 import os
 import re
 import threading
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ._ffi import Library, open_library
 from .errors import PluginConfigError, PluginError, PluginInstallError, PluginLoadError
@@ -20,6 +20,8 @@ from .objects import (
     PhysicalOptimizerRuleExport,
     ScalarUDFExport,
     TableFunctionExport,
+    TableProviderExport,
+    TableProviderFactoryExport,
     WindowUDFExport,
 )
 
@@ -53,14 +55,16 @@ CAPABILITY_MATRIX: Dict[str, Tuple[bool, str]] = {
         "extension in datafusion-python 55, so install() then only verifies it",
     ),
     "table_provider": (
-        False,
-        "plugin ABI 1.0 has no table-provider entry point (datafusion-python itself could take one via "
-        "SessionContext.register_table(obj) with __datafusion_table_provider__(session))",
+        True,
+        "SessionContext.register_table(name, obj) with obj.__datafusion_table_provider__(session), obj from "
+        "Plugin.table_provider(kind, options) / Plugin.delta_table(uri, ...) (plugin ABI 1.2 "
+        "dfplugin_table_provider; a provider needs options, so install() registers none by itself)",
     ),
     "table_provider_factory": (
-        False,
-        "plugin ABI 1.0 has no table-provider-factory entry point (datafusion-python itself could take one "
-        "via SessionContext.register_table_factory(format, obj))",
+        True,
+        "SessionContext.register_table_factory(format, obj) with obj.__datafusion_table_provider_factory__(codec), "
+        "by install() (plugin ABI 1.2 dfplugin_table_provider_factory); then CREATE EXTERNAL TABLE ... "
+        "STORED AS <format> LOCATION '...'. datafusion-python 55 cannot remove a factory again",
     ),
     "analyzer_rule": (
         False,
@@ -91,6 +95,35 @@ def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def _table_uri(uri: Any) -> str:
+    if isinstance(uri, os.PathLike):
+        return os.fspath(uri)
+    if isinstance(uri, str):
+        return uri
+    raise TypeError(f"a table uri must be a str or path, got {type(uri).__name__} {uri!r}")
+
+
+def _rfc3339(value: Any) -> str:
+    """``value`` (RFC 3339 text or an aware ``datetime``) as RFC 3339 text."""
+    import datetime as _dt
+
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"timestamp {value!r} has no time zone; pass an aware datetime (e.g. tzinfo=timezone.utc)")
+        return value.isoformat()
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"timestamp must be an RFC 3339 string or a datetime, got {type(value).__name__} {value!r}")
+
+
+def _option_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    raise TypeError(f"storage option values must be strings, got {type(value).__name__} {value!r}")
+
+
 def _require_context(ctx: Any) -> None:
     from datafusion import SessionContext
 
@@ -107,6 +140,23 @@ def _table_function_exists(ctx: Any, name: str) -> bool:
         ctx.sql(f"SELECT * FROM {_sql_ident(name)}() LIMIT 0")
     except Exception as e:  # planning error text is the only signal the wheel gives
         return f"table function '{name}' not found" not in str(e)
+    return True
+
+
+def _table_factory_exists(ctx: Any, name: str) -> bool:
+    """Whether ``ctx`` has a table provider factory for ``STORED AS name`` (datafusion-python 55
+    cannot list them): probes with a ``CREATE EXTERNAL TABLE``. DataFusion looks the factory up
+    before calling it; the location has a URL scheme no object store serves, so a factory that
+    exists fails without touching any storage (a Delta factory creates missing tables)."""
+    import uuid
+
+    probe = f"__dfplugin_probe_{uuid.uuid4().hex}"
+    location = f"dfplugin-probe-{uuid.uuid4().hex}://nowhere/t"
+    try:
+        ctx.sql(f"CREATE EXTERNAL TABLE {probe} STORED AS {_sql_ident(name.lower())} LOCATION {_sql_string(location)}")
+    except Exception as e:  # the error text is the only signal the wheel gives
+        return f"Unable to find factory for {name.upper()}" not in str(e)
+    ctx.deregister_table(probe)  # a factory accepted the probe: remove its table again
     return True
 
 
@@ -377,50 +427,106 @@ class Plugin:
             out[cap] = {"declared": cap in declared, "installable": installable, "reason": reason}
         return out
 
-    # -- table providers (future) --------------------------------------------------------
+    # -- table providers -----------------------------------------------------------------
 
-    def _table_provider(self, name: str, args: Dict[str, Any]) -> Any:
-        """The provider ``name`` built from ``args``; the one place table providers go through.
+    def table_provider_factory(self, name: str) -> TableProviderFactoryExport:
+        """The table provider factory ``name`` (e.g. ``"DELTA"``), for
+        ``ctx.register_table_factory(name, obj)``; :meth:`install` registers every factory."""
+        self._check_object("table_provider_factory", name)
+        return TableProviderFactoryExport(self._library, name)
 
-        Adding providers later is this function: check ``objects["table_provider"]``, call the
-        library's provider constructor with ``json.dumps(args)`` and the session codec, and
-        wrap it like :class:`~dfplugin.objects.TableFunctionExport`.
+    def table_provider(self, kind: str, options: "Mapping[str, Any] | str") -> TableProviderExport:
+        """A table provider of ``kind`` (``objects["table_provider"]``, e.g. ``"delta"``) opened
+        with ``options`` (a dict, or its JSON text as is), for ``ctx.register_table(name, provider)``.
+
+        The provider is opened once right away, so a bad option or a missing table raises
+        here, naming the table and the value; each registration then opens a fresh provider
+        bound to that session.
+
+        Raises:
+            PluginError: ``kind="unknown_object"`` when the plugin has no such provider,
+                ``"invalid_options"`` when ``options`` is not a JSON object, or the plugin's
+                error (``kind="plugin_error"``, ``code``/``plugin_message`` from the plugin).
         """
-        if name not in self.objects("table_provider"):
+        self._check_object("table_provider", kind)
+        if isinstance(options, str):
+            text = options  # JSON text, checked by the plugin
+        elif isinstance(options, Mapping):
+            try:
+                text = json.dumps(dict(options), sort_keys=True)
+            except (TypeError, ValueError) as e:
+                raise PluginError(
+                    f"options of a '{kind}' table provider are not JSON-serializable: {e}",
+                    kind="invalid_options",
+                    path=self._path,
+                ) from e
+        else:
             raise PluginError(
-                f"plugin '{self.name}' ({self._path}) cannot open a '{name}' table: its manifest lacks "
-                f"table_provider '{name}' (declared capabilities: {', '.join(self._manifest.get('capabilities') or [])}). "
-                "Table providers need a plugin built with a df_plugin_api ABI that carries them; until "
-                "then open the table with deltalake.DeltaTable(uri) and ctx.register_table(name, table)",
-                kind="capability_unavailable",
+                f"options of a '{kind}' table provider must be a dict or JSON text, got {type(options).__name__}",
+                kind="invalid_options",
                 path=self._path,
             )
-        raise PluginError(  # pragma: no cover - unreachable until ABI 1.x carries providers
-            f"plugin '{self.name}' declares table_provider '{name}', but this dfplugin has no entry point "
-            "for providers yet; upgrade dfplugin",
-            kind="capability_unavailable",
-            path=self._path,
-        )
+        export = TableProviderExport(self._library, kind, text)
+        # Open it once (no session yet: NULL codec) so errors surface at the call site.
+        ptr = self._library.new_pointer("table_provider", kind, None, text)
+        self._library.free_pointer("table_provider", ptr)
+        return export
 
     def delta_table(
         self,
-        uri: str,
+        uri: "os.PathLike[str] | str",
         version: Optional[int] = None,
-        timestamp: Optional[str] = None,
-        storage_options: Optional[Mapping[str, str]] = None,
-    ) -> Any:
-        """A Delta table provider from the plugin (for ``ctx.register_table``).
+        timestamp: Any = None,
+        storage_options: Optional[Mapping[str, Any]] = None,
+        files: Optional[Sequence[str]] = None,
+        file_column: Optional[str] = None,
+    ) -> TableProviderExport:
+        """A Delta table provider from the plugin (for ``ctx.register_table(name, provider)``).
+
+        Args:
+            uri: table root (local path, ``file://``, ``s3://``, ...).
+            version: table version to read (time travel); default: the latest.
+            timestamp: read the version current at this instant: an RFC 3339 string
+                (``"2024-01-02T00:00:00Z"``) or a timezone-aware ``datetime``. Not with
+                ``version``.
+            storage_options: object store options, e.g. ``{"AWS_REGION": "us-east-1"}``
+                (values converted to strings; booleans as ``"true"``/``"false"``).
+            files: pin the scan to these data files (paths relative to the table root).
+            file_column: add a column of this name holding each row's data file.
 
         Raises:
-            PluginError: kind ``"capability_unavailable"`` while the plugin exports no
-                ``table_provider`` named ``delta``.
+            ValueError: ``version`` and ``timestamp`` both given, a naive ``datetime``, or a
+                negative ``version`` (before any call into the plugin).
+            TypeError: an argument of the wrong type.
+            PluginError: the plugin's error (missing table, version beyond the latest, ...).
         """
         if version is not None and timestamp is not None:
-            raise ValueError("give version or timestamp, not both")
-        return self._table_provider(
-            "delta",
-            {"uri": str(uri), "version": version, "timestamp": timestamp, "storage_options": dict(storage_options or {})},
-        )
+            raise ValueError(
+                f"delta_table({os.fspath(uri)!r}): give version or timestamp, not both "
+                f"(version={version!r}, timestamp={timestamp!r})"
+            )
+        options: Dict[str, Any] = {"table_uri": _table_uri(uri)}
+        if version is not None:
+            if isinstance(version, bool) or not isinstance(version, int):
+                raise TypeError(f"delta_table version must be an int, got {type(version).__name__} {version!r}")
+            if version < 0:
+                raise ValueError(f"delta_table version must be >= 0, got {version}")
+            options["version"] = version
+        if timestamp is not None:
+            options["timestamp"] = _rfc3339(timestamp)
+        if storage_options:
+            if not isinstance(storage_options, Mapping):
+                raise TypeError(f"storage_options must be a dict of strings, got {type(storage_options).__name__}")
+            options["storage_options"] = {str(k): _option_text(v) for k, v in storage_options.items()}
+        if files is not None:
+            if isinstance(files, (str, bytes)) or not all(isinstance(f, str) for f in files):
+                raise TypeError(f"delta_table files must be a list of path strings, got {files!r}")
+            options["files"] = list(files)
+        if file_column is not None:
+            if not isinstance(file_column, str):
+                raise TypeError(f"delta_table file_column must be a column name, got {file_column!r}")
+            options["file_column"] = file_column
+        return self.table_provider("delta", options)
 
     # -- install -------------------------------------------------------------------------
 
@@ -434,7 +540,8 @@ class Plugin:
         """Installs every object of the plugin into ``ctx``. All or nothing.
 
         Registers every scalar, aggregate and window function, every table function (bound
-        to ``ctx``), every physical optimizer rule, and ``dfplugin_loaded()`` /
+        to ``ctx``), every table provider factory (``CREATE EXTERNAL TABLE ... STORED AS
+        DELTA``), every physical optimizer rule, and ``dfplugin_loaded()`` /
         ``dfplugin_objects()`` (once per session). The configuration namespace cannot be
         added to an existing context in datafusion-python 55: when ``ctx`` was created with
         :meth:`session_config` it is verified (and ``options`` are applied with ``SET``);
@@ -489,6 +596,11 @@ class Plugin:
             windows = [(n, WindowUDF.udwf(WindowUDFExport(self._library, n))) for n in self.objects("window_udf")]
             tables = [(n, self.table_function(n, ctx)) for n in self.objects("table_function")]
             rules = [(n, PhysicalOptimizerRuleExport(self._library, n)) for n in self.objects("physical_optimizer_rule")]
+            factories = [(n, TableProviderFactoryExport(self._library, n)) for n in self.objects("table_provider_factory")]
+            # datafusion-python 55 cannot remove a factory again: make sure the plugin can build
+            # each one before the session is touched.
+            for n, _f in factories:
+                self._library.free_pointer("table_provider_factory", self._library.new_pointer("table_provider_factory", n))
         except PluginError as e:
             raise PluginInstallError(
                 f"plugin '{self.name}' could not build its objects for installation: {e}",
@@ -505,7 +617,9 @@ class Plugin:
 
         # 2. Check every name before touching the session.
         try:
-            return self._check_and_register(ctx, declared, unavailable, wanted, ns, scalars, aggregates, windows, tables, rules)
+            return self._check_and_register(
+                ctx, declared, unavailable, wanted, ns, scalars, aggregates, windows, tables, rules, factories
+            )
         except PluginError:
             raise
         except Exception as e:
@@ -529,6 +643,7 @@ class Plugin:
         windows: List[Tuple[str, Any]],
         tables: List[Tuple[str, Any]],
         rules: List[Tuple[str, Any]],
+        factories: List[Tuple[str, Any]],
     ) -> InstalledPlugin:
         collisions: List[str] = []
         taken = set(ctx.udfs())
@@ -541,6 +656,7 @@ class Plugin:
         if rules:
             existing_rules = set(_physical_rule_names(ctx))
             collisions += [f"physical_optimizer_rule '{n}'" for n, _ in rules if n in existing_rules]
+        collisions += [f"table_provider_factory '{n}'" for n, _ in factories if _table_factory_exists(ctx, n)]
         record = SessionPlugins.existing(ctx.session_id())
         need_introspection = record is None
         if need_introspection:
@@ -554,7 +670,7 @@ class Plugin:
                 f"cannot install plugin '{self.name}' ({self._path}) into this session: name collision with "
                 f"{', '.join(collisions)} already registered. Nothing was installed. Use a fresh SessionContext, "
                 "or deregister the existing objects first (ctx.deregister_udf / deregister_udaf / "
-                "deregister_udwf / deregister_udtf)",
+                "deregister_udwf / deregister_udtf; a table provider factory cannot be removed)",
                 kind="name_collision",
                 path=self._path,
             )
@@ -618,7 +734,11 @@ class Plugin:
                                 (f"config {ns}.{key}", lambda k=key, o=old: ctx.sql(f"SET {ns}.{k} = {_sql_string(o)}").collect())
                             )
                     installed.append(InstalledObject("config_namespace", ns))
-            # Last: datafusion-python 55 cannot remove a physical optimizer rule again.
+            # Last: datafusion-python 55 can remove neither a table provider factory nor a
+            # physical optimizer rule again.
+            for n, f in factories:
+                ctx.register_table_factory(n, f)
+                installed.append(InstalledObject("table_provider_factory", n))
             for n, r in rules:
                 ctx.add_physical_optimizer_rule(r)
                 installed.append(InstalledObject("physical_optimizer_rule", n))
@@ -633,6 +753,9 @@ class Plugin:
                 SessionPlugins._by_session.pop(ctx.session_id(), None)
             extra = f" Rolling back also failed for: {'; '.join(failures)}." if failures else ""
             added_rules = [o.name for o in installed if o.kind == "physical_optimizer_rule"]
+            added_factories = [o.name for o in installed if o.kind == "table_provider_factory"]
+            if added_factories:
+                extra += f" Table provider factory(ies) {', '.join(added_factories)} stay (they cannot be removed)."
             if added_rules:
                 extra += f" Physical optimizer rule(s) {', '.join(added_rules)} stay (they cannot be removed)."
             if isinstance(e, PluginError):
@@ -693,7 +816,7 @@ def load(path: "os.PathLike[str] | str") -> Plugin:
     """Loads the plugin library at ``path`` (once per real path) and checks it.
 
     Before any FFI struct is touched, the embedded manifest is checked against the
-    installed ``datafusion`` package: plugin ABI major 1 (minor <= 0), DataFusion and
+    installed ``datafusion`` package: plugin ABI major 1 (minor <= 2), DataFusion and
     datafusion-ffi majors equal to datafusion-python's, the target's arch/os equal to this
     machine's, every capability known. Then the library is opened with ``ctypes.CDLL``
     (never unloaded) and its live manifest must equal the embedded one.

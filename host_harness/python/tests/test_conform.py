@@ -75,6 +75,7 @@ def test_same_outcomes_as_rust_host(lib_path: str, tmp_path: Path) -> None:
 
 
 def test_runner_semantics(lib_path: str, plugin: dfplugin.Plugin, tmp_path: Path) -> None:
+    abi = "{major}.{minor}".format(**plugin.manifest["abi"])
     suite = tmp_path / "semantics.toml"
     suite.write_text(
         '''
@@ -116,8 +117,8 @@ expect_rows = [["1"]]
 name = "introspection"
 capability = "host"
 sql = "SELECT plugin, abi FROM dfplugin_loaded()"
-expect_rows = [["codeanatomy", "1.1"]]
-'''
+expect_rows = [["codeanatomy", "ABI"]]
+'''.replace("ABI", abi)
     )
     report = run_suites(lib_path, [str(suite)])
     outcomes = {r["case"]: r["outcome"] for r in report["results"]}
@@ -183,3 +184,141 @@ def test_suite_validation(text: str, needle: str) -> None:
 def test_cli_usage_errors(lib_path: str, tmp_path: Path) -> None:
     proc = _run_cli(lib_path, [tmp_path / "missing.toml"], tmp_path / "o.json")
     assert proc.returncode == 2 and "missing.toml" in proc.stderr
+
+
+def test_setup_and_tmp_placeholder(lib_path: str, tmp_path: Path) -> None:
+    """``setup`` statements run first; ``${TMP}`` is a fresh scratch directory per case,
+    substituted in setup, sql, expect_rows and expect_error_contains, removed afterwards."""
+    suite = tmp_path / "tmp.toml"
+    suite.write_text(
+        r'''
+name = "tmp"
+
+[[case]]
+name = "setup writes into the scratch directory"
+capability = "sql"
+setup = [
+    "COPY (SELECT 1 AS a UNION ALL SELECT 2) TO '${TMP}/x.parquet' STORED AS PARQUET",
+    "CREATE EXTERNAL TABLE x STORED AS PARQUET LOCATION '${TMP}/x.parquet'",
+]
+sql = "SELECT a, '${TMP}' = '${TMP}' AS same FROM x"
+expect_rows = [["1", "true"], ["2", "true"]]
+
+[[case]]
+name = "the next case starts with an empty directory"
+capability = "sql"
+setup = ["CREATE EXTERNAL TABLE x STORED AS PARQUET LOCATION '${TMP}/x.parquet'"]
+sql = "SELECT * FROM x"
+expect_error = "error"
+expect_error_contains = "${TMP}/x.parquet"
+
+[[case]]
+name = "placeholder in expected rows"
+capability = "sql"
+sql = "SELECT '${TMP}' AS d"
+expect_rows = [["${TMP}"]]
+
+[[case]]
+name = "reveal one path"
+capability = "sql"
+sql = "SELECT '${TMP}' AS d"
+expect_rows = [["not the path"]]
+
+[[case]]
+name = "reveal another path"
+capability = "sql"
+sql = "SELECT '${TMP}' AS d"
+expect_rows = [["not the path"]]
+'''
+    )
+    report = run_suites(lib_path, [str(suite)])
+    outcomes = {r["case"]: (r["outcome"], r["detail"]) for r in report["results"]}
+    for name in (
+        "setup writes into the scratch directory",
+        "the next case starts with an empty directory",
+        "placeholder in expected rows",
+    ):
+        assert outcomes[name][0] == "pass", (name, outcomes[name][1])
+    import re
+
+    revealed = []
+    for name in ("reveal one path", "reveal another path"):
+        outcome, detail = outcomes[name]
+        assert outcome == "fail"
+        found = re.search(r"got \[\['([^']+)'\]\]", detail)
+        assert found, detail
+        revealed.append(found.group(1))
+    assert revealed[0] != revealed[1]
+    for p in revealed:
+        assert os.path.isabs(p) and "${TMP}" not in p and not p.endswith("/")
+        assert not os.path.exists(p), f"scratch directory {p} was not removed"
+
+
+def test_substitute_tmp_leaves_the_case_alone() -> None:
+    from dfplugin.conform import substitute_tmp
+
+    case = {
+        "name": "n ${TMP}",
+        "capability": "sql",
+        "setup": ["A ${TMP}/a", "B"],
+        "sql": "S ${TMP} ${TMP}",
+        "expect_error": "error",
+        "expect_error_contains": "E ${TMP}",
+    }
+    out = substitute_tmp(case, "/t")
+    assert out["setup"] == ["A /t/a", "B"] and out["sql"] == "S /t /t" and out["expect_error_contains"] == "E /t"
+    assert out["name"] == "n ${TMP}" and case["sql"] == "S ${TMP} ${TMP}"
+
+
+@pytest.mark.parametrize("setup", ['"SELECT 1"', "[1]", '["ok", 2]'])
+def test_setup_must_be_a_list_of_strings(setup: str) -> None:
+    text = f'name = "x"\n[[case]]\nname = "c"\ncapability = "s"\nsetup = {setup}\nsql = "SELECT 1"\nexpect_rows = [["1"]]\n'
+    with pytest.raises(SuiteError) as e:
+        parse_suite(text, "t.toml")
+    assert "setup" in str(e.value)
+
+
+def test_register_tables(lib_path: str, tmp_path: Path) -> None:
+    """``register`` opens tables with the plugin's providers after setup; failures are the
+    case's error."""
+    suite = tmp_path / "register.toml"
+    suite.write_text(
+        r'''
+name = "register"
+
+[[case]]
+name = "unknown provider kind"
+capability = "table_provider"
+register = [{ name = "t", kind = "nope", options = '{}' }]
+sql = "SELECT 1"
+expect_error = "error"
+expect_error_contains = "registering a table"
+
+[[case]]
+name = "scratch directory in options"
+capability = "table_provider"
+register = [{ name = "t", kind = "delta", options = '{"table_uri": "${TMP}/missing"}' }]
+sql = "SELECT 1"
+expect_error = "error"
+expect_error_contains = "${TMP}/missing"
+'''
+    )
+    report = run_suites(lib_path, [str(suite)])
+    for r in report["results"]:
+        assert r["outcome"] == "pass", r
+
+
+@pytest.mark.parametrize(
+    "register, needle",
+    [
+        ("[1]", "register"),
+        ('[{ name = "t", kind = "delta" }]', "options"),
+        ('[{ name = "t", kind = "delta", options = "{}", extra = 1 }]', "extra"),
+        ('"t"', "register"),
+    ],
+)
+def test_register_validation(register: str, needle: str) -> None:
+    text = f'name = "x"\n[[case]]\nname = "c"\ncapability = "s"\nregister = {register}\nsql = "SELECT 1"\nexpect_rows = [["1"]]\n'
+    with pytest.raises(SuiteError) as e:
+        parse_suite(text, "t.toml")
+    assert needle in str(e.value)

@@ -364,20 +364,36 @@ def test_capabilities_matrix(plugin: dfplugin.Plugin) -> None:
     for name, c in caps.items():
         assert c["declared"] == (name in declared)
         assert c["reason"]
-    for name in ("scalar_udf", "aggregate_udf", "window_udf", "table_function", "physical_optimizer_rule", "config_namespace"):
+    for name in (
+        "scalar_udf",
+        "aggregate_udf",
+        "window_udf",
+        "table_function",
+        "physical_optimizer_rule",
+        "config_namespace",
+        "table_provider",
+        "table_provider_factory",
+    ):
         assert caps[name]["installable"], name
-    for name in ("analyzer_rule", "relation_planner", "dml", "table_provider", "table_provider_factory"):
+    for name in ("analyzer_rule", "relation_planner", "dml"):
         assert not caps[name]["installable"], name
+    assert "register_table_factory" in caps["table_provider_factory"]["reason"]
+    assert "register_table" in caps["table_provider"]["reason"]
     assert "datafusion-python 55" in caps["analyzer_rule"]["reason"]
     with pytest.raises(ValueError):
         plugin.capabilities(host="spark")
 
 
-def test_delta_table_is_unavailable(plugin: dfplugin.Plugin) -> None:
+def test_delta_table_needs_a_delta_provider(fixture_lib) -> None:
+    """A plugin without a ``delta`` table provider says so, before calling into the library."""
+    good = dfplugin.load(fixture_lib("good"))
+    assert "delta" not in good.objects("table_provider")
     with pytest.raises(dfplugin.PluginError) as e:
-        plugin.delta_table("file:///tmp/none", version=1)
-    assert e.value.kind == "capability_unavailable"
-    assert "table_provider" in str(e.value)
+        good.delta_table("file:///tmp/none", version=1)
+    assert e.value.kind == "unknown_object"
+    assert "table_provider" in str(e.value) and "delta" in str(e.value)
+    with pytest.raises(ValueError):
+        good.delta_table("file:///tmp/none", version=1, timestamp="2024-01-01T00:00:00Z")
 
 
 def test_install_rejects_non_context(plugin: dfplugin.Plugin) -> None:

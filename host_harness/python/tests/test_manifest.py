@@ -148,3 +148,20 @@ def test_elf_flavours(tmp_path, header: bytes, kind: str) -> None:
     with pytest.raises(dfplugin.PluginLoadError) as e:
         dfplugin.inspect(p)
     assert e.value.kind == kind, str(e.value)
+
+
+@pytest.mark.parametrize("minor", [0, 1, 2])
+def test_older_and_current_minors_are_accepted(lib_path: str, minor: int) -> None:
+    """ABI 1.0, 1.1 and 1.2 plugins load; table providers and factories need 1.2."""
+    m = copy.deepcopy(dfplugin.inspect(lib_path))
+    m["abi"] = {"major": 1, "minor": minor}
+    m["capabilities"] = [c for c in m["capabilities"] if c not in ("table_provider", "table_provider_factory")]
+    check_compatibility("/some/libplugin.so", m, host_versions())
+    for cap in ("table_provider", "table_provider_factory"):
+        with_cap = dict(m, capabilities=m["capabilities"] + [cap])
+        if minor >= 2:
+            check_compatibility("/some/libplugin.so", with_cap, host_versions())
+        else:
+            with pytest.raises(dfplugin.PluginLoadError) as e:
+                check_compatibility("/some/libplugin.so", with_cap, host_versions())
+            assert e.value.kind == "capability_not_carried" and cap in str(e.value)

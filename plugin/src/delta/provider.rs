@@ -1,0 +1,226 @@
+//! `DeltaProvider`: the one table provider behind every way into a Delta table.
+
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::datasource::TableType;
+use datafusion::error::Result;
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use deltalake::delta_datafusion::{DeltaScanConfig, DeltaScanNext};
+use deltalake::DeltaTable;
+use df_plugin_api::{ErrorCode, PluginError, TableProviderBuilder};
+
+use super::exec::{DeltaTableExec, ScanSummary};
+use super::options::{DeltaTableOptions, TableVersion};
+use super::runtime::{block_on_plugin_runtime, on_plugin_runtime, plugin_session, plugin_session_for};
+use super::table::{delta_error, map_delta_error, open_table};
+use super::write::DeltaWriteExec;
+
+/// A loaded snapshot and the deltalake scan over it.
+#[derive(Clone)]
+struct Loaded {
+    table: DeltaTable,
+    scan: Arc<DeltaScanNext>,
+    files_total: usize,
+}
+
+struct Inner {
+    options: DeltaTableOptions,
+    schema: SchemaRef,
+    current: RwLock<Loaded>,
+}
+
+/// A Delta table as a DataFusion table provider. Reads the version its options pin, or the
+/// latest version at each scan; scans plan and run in the plugin's environment.
+#[derive(Clone)]
+pub struct DeltaProvider {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for DeltaProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeltaProvider").field("table", &self.inner.options.table_uri).field("version", &self.version()).finish()
+    }
+}
+
+fn scan_config(options: &DeltaTableOptions, session: &dyn Session) -> DeltaScanConfig {
+    // Plain partition values: the table's own column types, as other engines show them.
+    let config = DeltaScanConfig::new_from_session(session).with_wrap_partition_values(false);
+    match &options.file_column {
+        Some(name) => config.with_file_column_name(name),
+        None => config,
+    }
+}
+
+fn build_scan(options: &DeltaTableOptions, table: &DeltaTable, session: &dyn Session) -> Result<Loaded> {
+    let uri = &options.table_uri;
+    let state = table.snapshot().map_err(|e| map_delta_error(uri, e))?;
+    let snapshot = Arc::new(state.snapshot().clone());
+    // `DeltaScanNext::new` is the protocol gate: a reader feature deltalake lacks is an error
+    // naming that feature, never a scan that ignores it.
+    let mut scan = DeltaScanNext::new(Arc::clone(&snapshot), scan_config(options, session)).map_err(|e| {
+        let text = e.to_string();
+        let code = if text.to_ascii_lowercase().contains("feature") { ErrorCode::Unsupported } else { ErrorCode::Execution };
+        delta_error(code, format!("delta table '{uri}' (version {}) cannot be read: {text}", state.version()))
+    })?;
+    let mut files_total = state.log_data().num_files();
+    if let Some(files) = &options.files {
+        scan = scan.with_file_paths(files.iter().cloned());
+        files_total = files.len();
+    }
+    Ok(Loaded { table: table.clone(), scan: Arc::new(scan), files_total })
+}
+
+impl DeltaProvider {
+    /// Opens the table (blocking; safe on any thread).
+    ///
+    /// ```no_run
+    /// use codeanatomy_plugin::delta::{DeltaProvider, DeltaTableOptions};
+    /// let provider = DeltaProvider::open(DeltaTableOptions::new("/data/events")).unwrap();
+    /// let ctx = datafusion::prelude::SessionContext::new();
+    /// ctx.register_table("events", std::sync::Arc::new(provider)).unwrap();
+    /// ```
+    pub fn open(options: DeltaTableOptions) -> Result<Self> {
+        block_on_plugin_runtime(Self::open_async(options))
+    }
+
+    /// Opens the table; run on the plugin runtime.
+    pub async fn open_async(options: DeltaTableOptions) -> Result<Self> {
+        let span = tracing::info_span!(target: "codeanatomy::delta", "delta_provider", table = %options.table_uri, version = %options.version);
+        let _enter = span.enter();
+        let table = open_table(&options).await?;
+        let session = plugin_session(&Default::default());
+        let loaded = build_scan(&options, &table, &session)?;
+        let schema = loaded.scan.schema();
+        tracing::info!(target: "codeanatomy::delta", version = ?table.version(), files = loaded.files_total, "delta provider created");
+        Ok(Self { inner: Arc::new(Inner { options, schema, current: RwLock::new(loaded) }) })
+    }
+
+    pub fn options(&self) -> &DeltaTableOptions {
+        &self.inner.options
+    }
+
+    /// The version the last scan read (or the provider was opened at).
+    pub fn version(&self) -> Option<u64> {
+        self.current().table.version().map(|v| v as u64)
+    }
+
+    fn current(&self) -> Loaded {
+        self.inner.current.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The snapshot to scan: for `Latest`, the table is brought up to date first.
+    async fn refreshed(inner: Arc<Inner>) -> Result<Loaded> {
+        let current = inner.current.read().unwrap_or_else(|p| p.into_inner()).clone();
+        if inner.options.version != TableVersion::Latest {
+            return Ok(current);
+        }
+        let mut table = current.table.clone();
+        let before = table.version();
+        table.update_incremental(None).await.map_err(|e| map_delta_error(&inner.options.table_uri, e))?;
+        if table.version() == before {
+            return Ok(current);
+        }
+        // Same scan settings as at creation, so the schema compares like for like.
+        let loaded = build_scan(&inner.options, &table, &plugin_session(&Default::default()))?;
+        if loaded.scan.schema() != inner.schema {
+            return Err(delta_error(
+                ErrorCode::Plan,
+                format!(
+                    "delta table '{}': the schema changed at version {:?} since the table was registered (at {:?}); \
+                     register it again to read the new schema",
+                    inner.options.table_uri,
+                    table.version(),
+                    before
+                ),
+            ));
+        }
+        *inner.current.write().unwrap_or_else(|p| p.into_inner()) = loaded.clone();
+        Ok(loaded)
+    }
+}
+
+#[async_trait]
+impl TableProvider for DeltaProvider {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.inner.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        host: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let session = plugin_session_for(host);
+        let inner = Arc::clone(&self.inner);
+        let projection = projection.cloned();
+        let filters = filters.to_vec();
+        on_plugin_runtime(async move {
+            let loaded = Self::refreshed(Arc::clone(&inner)).await?;
+            let uri = &inner.options.table_uri;
+            loaded.table.update_datafusion_session(&session).map_err(|e| map_delta_error(uri, e))?;
+            let plan = loaded.scan.scan(&session, projection.as_ref(), &filters, limit).await?;
+            let summary = ScanSummary {
+                table: uri.clone(),
+                version: loaded.table.version().unwrap_or(0) as u64,
+                files_scanned: 0,
+                files_total: loaded.files_total,
+            };
+            let exec = DeltaTableExec::new(plan, session.task_ctx(), summary);
+            tracing::debug!(target: "codeanatomy::delta", table = %uri, summary = ?exec.summary(), "delta scan planned");
+            Ok(Arc::new(exec) as Arc<dyn ExecutionPlan>)
+        })
+        .await
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+        // deltalake decides per expression tree: Exact only for predicates on partition
+        // columns it can evaluate completely, Inexact (file skipping + Parquet pruning) otherwise.
+        self.current().scan.supports_filters_pushdown(filters)
+    }
+
+    async fn insert_into(
+        &self,
+        host: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        insert_op: InsertOp,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if self.inner.options.version != TableVersion::Latest || self.inner.options.files.is_some() {
+            return Err(delta_error(
+                ErrorCode::InvalidArgument,
+                format!(
+                    "delta table '{}' is pinned (version {}{}); writes go to the latest version: register it \
+                     without 'version', 'timestamp' or 'files' to insert",
+                    self.inner.options.table_uri,
+                    self.inner.options.version,
+                    if self.inner.options.files.is_some() { ", pinned files" } else { "" }
+                ),
+            ));
+        }
+        let _ = host;
+        Ok(Arc::new(DeltaWriteExec::new(input, insert_op, self.inner.options.clone())?))
+    }
+}
+
+/// Opens Delta tables from JSON options: the plugin's `delta` table provider kind.
+#[derive(Debug, Default)]
+pub struct DeltaProviderBuilder;
+
+impl TableProviderBuilder for DeltaProviderBuilder {
+    fn build(&self, options_json: &str) -> std::result::Result<Arc<dyn TableProvider>, PluginError> {
+        let options = DeltaTableOptions::from_json(options_json)?;
+        DeltaProvider::open(options)
+            .map(|p| Arc::new(p) as Arc<dyn TableProvider>)
+            .map_err(|e| PluginError::from_datafusion(&e, ErrorCode::Execution))
+    }
+}

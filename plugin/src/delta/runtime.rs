@@ -1,0 +1,68 @@
+//! The plugin's own execution environment for Delta work.
+//!
+//! datafusion-ffi gives a plugin neither the host's tokio runtime nor its `RuntimeEnv` (see
+//! `ffi-facts.md`): inside a foreign `scan()` no runtime is current, and the session a plugin
+//! sees has a fresh `RuntimeEnv` where deltalake's object-store registration would be lost.
+//! So Delta I/O runs on the plugin runtime, and scans plan and execute against one
+//! plugin-wide `RuntimeEnv` where deltalake registers each table's object store.
+
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+
+use datafusion::catalog::Session;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::prelude::SessionConfig;
+use df_plugin_api::runtime::plugin_runtime;
+
+/// The `RuntimeEnv` all Delta scans of this process plan and execute with.
+pub fn plugin_runtime_env() -> Arc<RuntimeEnv> {
+    static ENV: OnceLock<Arc<RuntimeEnv>> = OnceLock::new();
+    Arc::clone(ENV.get_or_init(|| Arc::new(RuntimeEnv::default())))
+}
+
+/// A session state for Delta work: the host's configuration (batch size, target partitions,
+/// Parquet settings) on the plugin's `RuntimeEnv`.
+pub fn plugin_session(host_config: &SessionConfig) -> SessionState {
+    // Config extensions are the host's (possibly foreign) objects: the scan needs none of them.
+    let mut config = SessionConfig::from(host_config.options().as_ref().clone());
+    config.options_mut().extensions = Default::default();
+    SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(plugin_runtime_env())
+        .with_default_features()
+        .build()
+}
+
+/// A plugin session for a host session.
+pub fn plugin_session_for(host: &dyn Session) -> SessionState {
+    plugin_session(host.config())
+}
+
+fn runtime_error(e: impl std::fmt::Display) -> DataFusionError {
+    DataFusionError::External(format!("plugin runtime: {e}").into())
+}
+
+/// Runs `fut` on the plugin runtime and awaits it from whatever executor polls the caller
+/// (the host's runtime, or datafusion-ffi's poller).
+pub async fn on_plugin_runtime<T: Send + 'static>(fut: impl Future<Output = Result<T>> + Send + 'static) -> Result<T> {
+    let handle = plugin_runtime().map_err(DataFusionError::from)?;
+    handle.spawn(fut).await.map_err(runtime_error)?
+}
+
+/// Runs `fut` to completion on the plugin runtime from synchronous code (table-function calls,
+/// provider builders). Safe on any thread: a thread already inside a runtime hands the wait to
+/// a scoped helper thread instead of nesting runtimes.
+pub fn block_on_plugin_runtime<T: Send>(fut: impl Future<Output = Result<T>> + Send) -> Result<T> {
+    let handle = plugin_runtime().map_err(DataFusionError::from)?;
+    if tokio::runtime::Handle::try_current().is_err() {
+        return handle.block_on(fut);
+    }
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| handle.block_on(fut))
+            .join()
+            .unwrap_or_else(|_| Err(runtime_error("Delta table work panicked")))
+    })
+}
