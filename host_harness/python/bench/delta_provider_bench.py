@@ -68,6 +68,25 @@ def table_shape(path: Path) -> Tuple[int, int, int]:
     return rows, actions.num_rows, parts
 
 
+def same_rows(a: List[Dict[str, Any]], b: List[Dict[str, Any]]) -> bool:
+    """Equal rows, floats within a relative 1e-9 (parallel sums add in different orders)."""
+    import math
+
+    if len(a) != len(b):
+        return False
+    for ra, rb in zip(a, b):
+        if ra.keys() != rb.keys():
+            return False
+        for k in ra:
+            x, y = ra[k], rb[k]
+            if isinstance(x, float) and isinstance(y, float):
+                if not math.isclose(x, y, rel_tol=1e-9):
+                    return False
+            elif x != y:
+                return False
+    return True
+
+
 def median_seconds(run: Callable[[], Any], runs: int) -> float:
     run()  # warm-up
     times = []
@@ -127,7 +146,7 @@ def main(argv: List[str]) -> int:
     for label, template in queries.items():
         a = ctx.sql(template.format(t="t_plugin")).to_pylist()
         b = ctx.sql(template.format(t="t_deltalake")).to_pylist()
-        if a != b:
+        if not same_rows(a, b):
             sys.stderr.write(f"results differ for '{label}':\n  plugin:    {a[:4]}\n  deltalake: {b[:4]}\n")
             return 1
         p = median_seconds(lambda: ctx.sql(template.format(t="t_plugin")).collect(), args.runs)

@@ -117,3 +117,77 @@ def set_commit_times(table: Path, times: Sequence[_dt.datetime]) -> None:
 
 def sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
+
+
+def replay_json_log(table: Path, version: Optional[int] = None) -> Tuple[dict, List[dict]]:
+    """``(metaData, active add actions)`` of ``table`` at ``version`` (default: latest), from its
+    JSON commits alone (an independent reader for tables the oracle refuses). Files are keyed
+    by path and deletion vector, as the Delta protocol says. Raises ``ValueError`` when the
+    log does not start at commit 0 (e.g. checkpoint-only history)."""
+    import json
+    import re
+
+    log = table / "_delta_log"
+    commits = sorted(int(p.name[:20]) for p in log.iterdir() if re.fullmatch(r"\d{20}\.json", p.name))
+    if not commits or commits[0] != 0:
+        raise ValueError(f"{table}: the JSON log does not start at commit 0")
+    metadata: dict = {}
+    files: dict = {}
+    for v in commits:
+        if version is not None and v > version:
+            break
+        for line in (log / f"{v:020d}.json").read_text().splitlines():
+            if not line.strip():
+                continue
+            action = json.loads(line)
+            if "metaData" in action:
+                metadata = action["metaData"]
+            for kind in ("add", "remove"):
+                if kind in action:
+                    a = action[kind]
+                    dv = a.get("deletionVector") or {}
+                    key = (a["path"], dv.get("storageType"), dv.get("pathOrInlineDv"), dv.get("offset"))
+                    if kind == "add":
+                        files[key] = a
+                    else:
+                        files.pop(key, None)
+    return metadata, list(files.values())
+
+
+def check_against_log(table: Path, got: pa.Table) -> List[str]:
+    """Differences between the plugin's ``got`` (latest version) and what ``table``'s JSON log
+    implies: logical column names in order, row count (records minus deletion-vector
+    cardinalities), and every non-partition row present in the raw data files (a multiset
+    subset, physical column names mapped to logical ones)."""
+    import json
+    from collections import Counter
+    from urllib.parse import unquote
+
+    import pyarrow.parquet as pq
+
+    metadata, adds = replay_json_log(table)
+    fields = json.loads(metadata["schemaString"])["fields"]
+    names = [f["name"] for f in fields]
+    out: List[str] = []
+    if got.column_names != names:
+        out.append(f"{table.name}: columns {got.column_names} != log schema {names}")
+        return out
+    records = sum(json.loads(a["stats"])["numRecords"] for a in adds)
+    deleted = sum((a.get("deletionVector") or {}).get("cardinality", 0) for a in adds)
+    if got.num_rows != records - deleted:
+        out.append(f"{table.name}: {got.num_rows} rows != {records} records - {deleted} deleted by deletion vectors")
+    partitions = set(metadata.get("partitionColumns") or [])
+    data_fields = [f for f in fields if f["name"] not in partitions]
+    raw: Counter = Counter()
+    for a in adds:
+        data = pq.read_table(table / unquote(a["path"]))
+        physical = [(f.get("metadata") or {}).get("delta.columnMapping.physicalName", f["name"]) for f in data_fields]
+        cols = [[canon_value(v) for v in _column_values(data.column(p))] for p in physical]
+        raw.update(repr(r) for r in zip(*cols))
+    mine = Counter(repr(r) for r in canonical_rows(got, [f["name"] for f in data_fields]))
+    extra = mine - raw
+    if extra:
+        out.append(f"{table.name}: {sum(extra.values())} rows are in no data file, e.g. {list(extra)[:3]}")
+    if sum(raw.values()) - sum(mine.values()) != deleted:
+        out.append(f"{table.name}: {sum(raw.values())} raw rows - {sum(mine.values())} read != {deleted} deleted")
+    return out
