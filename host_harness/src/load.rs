@@ -16,6 +16,7 @@ use df_plugin_api::manifest::{Capability, Manifest};
 use df_plugin_api::module::PluginModuleRef;
 use df_plugin_api::plugin::config_options_for;
 use df_plugin_api::scalar_udf::AbiScalarUdf;
+use df_plugin_api::table_function::AbiTableFunction;
 use df_plugin_api::version::{major_of, ARROW_VERSION, DATAFUSION_FFI_VERSION, DATAFUSION_VERSION};
 use df_plugin_api::{AbiVersion, PluginError};
 
@@ -293,9 +294,17 @@ impl LoadedPlugin {
             .iter()
             .map(|f| Arc::new(WindowUDF::new_from_shared_impl(<Arc<dyn WindowUDFImpl>>::from(f))))
             .collect();
+        // ABI 1.2+: called through this ABI so their providers accept filter pushdown.
         let table_functions = unwrap_plugin(path, "table_functions", (module.table_functions())())?
             .into_iter()
-            .map(|t| (t.name.to_string(), <Arc<dyn TableFunctionImpl>>::from(t.function)))
+            .map(|t| {
+                let name = t.name.to_string();
+                let function: Arc<dyn TableFunctionImpl> = match AbiTableFunction::new(*module, &name) {
+                    Some(abi) => Arc::new(abi),
+                    None => <Arc<dyn TableFunctionImpl>>::from(t.function),
+                };
+                (name, function)
+            })
             .collect();
         let physical_optimizer_rules = unwrap_plugin(path, "physical_optimizer_rules", (module.physical_optimizer_rules())())?
             .iter()

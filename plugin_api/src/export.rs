@@ -41,9 +41,18 @@ pub struct ExportedState {
 }
 
 impl ExportedState {
+    /// The plugin's own session (its functions registered), for decoding host expressions.
+    pub(crate) fn session(&self) -> &Arc<SessionContext> {
+        &self.task_ctx
+    }
+
+    pub(crate) fn runtime(&self) -> &Handle {
+        &self.runtime
+    }
+
     /// The plugin's own session as a task-context provider. It shares the allocation of
     /// `task_ctx`, so the weak reference datafusion-ffi keeps stays valid for the process.
-    fn task_context_provider(&self) -> Arc<dyn TaskContextProvider> {
+    pub(crate) fn task_context_provider(&self) -> Arc<dyn TaskContextProvider> {
         Arc::clone(&self.task_ctx) as Arc<dyn TaskContextProvider>
     }
 
@@ -254,6 +263,7 @@ pub fn root_module<P: Exported>() -> PluginModuleRef {
         invoke_scalar_udf: crate::scalar_udf::invoke_scalar_udf::<P>,
         table_provider_factories: table_provider_factories::<P>,
         create_table_provider: create_table_provider::<P>,
+        call_table_function: crate::table_function::call_table_function::<P>,
     }
     .leak_into_prefix()
 }

@@ -19,6 +19,7 @@ pub mod plugin;
 pub mod runtime;
 pub mod safety;
 pub mod scalar_udf;
+pub mod table_function;
 pub mod version;
 
 pub use error::{ErrorCode, PluginError};

@@ -32,6 +32,7 @@ use datafusion_ffi::config::FFI_ConfigOptions;
 
 use crate::error::PluginError;
 use crate::scalar_udf::{ConfigHandle, InvokeScalarUdfFn};
+use crate::table_function::CallTableFunctionFn;
 use crate::log::LogSink;
 use crate::version::AbiVersion;
 
@@ -106,6 +107,12 @@ pub struct PluginModule {
     #[sabi(unsafe_opaque_field)]
     pub create_table_provider:
         extern "C" fn(kind: RStr<'_>, options_json: RStr<'_>) -> RResult<FFI_TableProvider, PluginError>,
+
+    /// Calls table function `name` (arguments as datafusion-proto bytes, one per argument); the
+    /// provider it returns accepts filter pushdown, which datafusion-ffi's `FFI_TableFunction`
+    /// switches off.
+    #[sabi(unsafe_opaque_field)]
+    pub call_table_function: CallTableFunctionFn,
 }
 
 impl RootModule for PluginModuleRef {

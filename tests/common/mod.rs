@@ -23,6 +23,19 @@ pub fn build_libraries() {
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
+        // `cargo test` runs this binary with its package's CARGO_PKG_*, CARGO_MANIFEST_DIR, ...
+        // Build scripts of dependencies (aws-lc-sys, ring, ...) watch some of those with
+        // rerun-if-env-changed, so passing them on would rebuild half the tree. Give the inner
+        // cargo the environment a shell would.
+        for (key, _) in std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v))) {
+            let keep = ["CARGO_HOME", "CARGO_TARGET_DIR"].contains(&key.as_str())
+                || ["CARGO_BUILD_", "CARGO_NET_", "CARGO_REGISTR", "CARGO_HTTP_", "CARGO_PROFILE_", "CARGO_TERM_"]
+                    .iter()
+                    .any(|p| key.starts_with(p));
+            if (key.starts_with("CARGO_") && !keep) || key == "OUT_DIR" {
+                cmd.env_remove(&key);
+            }
+        }
         cmd.current_dir(&workspace)
             .args(["build", "--quiet", "--workspace", "--lib", "--bins", "--examples", "--target-dir"])
             .arg(&target_dir);

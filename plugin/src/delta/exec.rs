@@ -9,12 +9,17 @@ use std::fmt;
 use std::sync::Arc;
 
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfig};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::metrics::MetricsSet;
+use futures::TryStreamExt;
+
+use super::table::in_table;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, Statistics};
 
 /// Where a scan's rows come from, for `EXPLAIN`.
@@ -64,6 +69,43 @@ impl DeltaTableExec {
     }
 }
 
+/// Spreads the files of every file scan in `plan` over `partitions` groups, whole files
+/// only, largest first onto the least loaded group.
+///
+/// deltalake puts all files of a scan into one group, and the host's optimizer cannot split
+/// them: it sees the scan only as an opaque plugin node. Whole files keep deltalake's per-file
+/// row ordinals valid; scans that apply deletion vectors are left alone (`spread = false`).
+pub fn spread_files(plan: Arc<dyn ExecutionPlan>, partitions: usize) -> Result<Arc<dyn ExecutionPlan>> {
+    if let Some(exec) = plan.downcast_ref::<DataSourceExec>() {
+        let Some(config) = exec.data_source().downcast_ref::<FileScanConfig>() else {
+            return Ok(plan);
+        };
+        let mut files: Vec<PartitionedFile> = config.file_groups.iter().flat_map(|g| g.iter().cloned()).collect();
+        if files.len() < 2 || config.file_groups.len() >= partitions {
+            return Ok(plan);
+        }
+        let groups = partitions.min(files.len());
+        files.sort_by_key(|f| std::cmp::Reverse(f.object_meta.size));
+        let mut buckets: Vec<(u64, Vec<PartitionedFile>)> = vec![(0, Vec::new()); groups];
+        for file in files {
+            if let Some(bucket) = buckets.iter_mut().min_by_key(|(size, _)| *size) {
+                bucket.0 += file.object_meta.size;
+                bucket.1.push(file);
+            }
+        }
+        let mut config = config.clone();
+        config.file_groups = buckets.into_iter().map(|(_, files)| FileGroup::new(files)).collect();
+        return Ok(DataSourceExec::from_data_source(config));
+    }
+    let children: Vec<Arc<dyn ExecutionPlan>> = plan.children().into_iter().cloned().collect();
+    if children.is_empty() {
+        return Ok(plan);
+    }
+    let children = children.into_iter().map(|c| spread_files(c, partitions)).collect::<Result<Vec<_>>>()?;
+    #[allow(deprecated)]
+    plan.with_new_children(children)
+}
+
 /// Data files read by the file scans in `plan`.
 pub fn files_in_plan(plan: &Arc<dyn ExecutionPlan>) -> usize {
     let own = plan
@@ -109,7 +151,11 @@ impl ExecutionPlan for DeltaTableExec {
     }
 
     fn execute(&self, partition: usize, _host_ctx: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
-        self.inner.execute(partition, Arc::clone(&self.task_ctx))
+        let table = self.summary.table.clone();
+        let stream = self.inner.execute(partition, Arc::clone(&self.task_ctx)).map_err(|e| in_table(&table, e))?;
+        let schema = stream.schema();
+        let stream = stream.map_err(move |e| in_table(&table, e));
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
     }
 
     fn metrics(&self) -> Option<MetricsSet> {

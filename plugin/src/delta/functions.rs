@@ -25,7 +25,7 @@ use super::exec::{DeltaTableExec, ScanSummary};
 use super::options::{parse_timestamp, DeltaTableOptions, TableVersion};
 use super::provider::DeltaProvider;
 use super::runtime::{block_on_plugin_runtime, on_plugin_runtime, plugin_session_for};
-use super::table::{delta_error, map_delta_error, open_table};
+use super::table::{delta_error, in_table, map_delta_error, open_table};
 
 /// Names of the table functions, as registered.
 pub const DELTA_SCAN: &str = "delta_scan";
@@ -173,7 +173,7 @@ impl TableProvider for PluginEnvProvider {
         let (projection, filters) = (projection.cloned(), filters.to_vec());
         on_plugin_runtime(async move {
             table.update_datafusion_session(&session).map_err(|e| map_delta_error(&uri, e))?;
-            let plan = inner.scan(&session, projection.as_ref(), &filters, limit).await?;
+            let plan = inner.scan(&session, projection.as_ref(), &filters, limit).await.map_err(|e| in_table(&uri, e))?;
             let summary = ScanSummary { table: uri, version: table.version().unwrap_or(0) as u64, files_scanned: 0, files_total: 0 };
             Ok(Arc::new(DeltaTableExec::new(plan, session.task_ctx(), summary)) as Arc<dyn ExecutionPlan>)
         })
@@ -201,6 +201,25 @@ impl TableFunctionImpl for DeltaChangesFunction {
         let _enter = span.enter();
         block_on_plugin_runtime(async move {
             let table = open_table(&DeltaTableOptions::new(uri.clone())).await?;
+            let latest = table.version().unwrap_or_default() as u64;
+            for point in [&start, &end] {
+                if let Some(Point::Version(v)) = point {
+                    if *v > latest {
+                        return Err(delta_error(
+                            ErrorCode::NotFound,
+                            format!("delta table '{uri}' has no version {v}: the latest version is {latest}"),
+                        ));
+                    }
+                }
+            }
+            if let (Some(Point::Version(s)), Some(Point::Version(e))) = (&start, &end) {
+                if s > e {
+                    return Err(delta_error(
+                        ErrorCode::InvalidArgument,
+                        format!("{DELTA_CHANGES}('{uri}', {s}, {e}): the start version is after the end version"),
+                    ));
+                }
+            }
             let mut builder = table.clone().scan_cdf();
             builder = match start {
                 Some(Point::Version(v)) => builder.with_starting_version(v as _),

@@ -96,13 +96,13 @@ impl DeltaTableOptions {
     /// assert!(err.to_string().contains("versoin"));
     /// ```
     pub fn from_json(json: &str) -> Result<Self, PluginError> {
-        let raw: JsonOptions = serde_json::from_str(json).map_err(|e| {
-            invalid(format!("delta table options {json}: {e}; accepted keys: {JSON_KEYS}"))
-        })?;
+        // Never echo the JSON itself: storage options carry credentials.
+        let raw: JsonOptions = serde_json::from_str(json)
+            .map_err(|e| invalid(format!("delta table options: {e}; accepted keys: {JSON_KEYS}")))?;
         let table_uri = raw
             .table_uri
             .filter(|u| !u.trim().is_empty())
-            .ok_or_else(|| invalid(format!("delta table options {json}: 'table_uri' is required (the table's path or URL)")))?;
+            .ok_or_else(|| invalid("delta table options: 'table_uri' is required (the table's path or URL)"))?;
         let version = match (raw.version, raw.timestamp) {
             (Some(_), Some(_)) => {
                 return Err(invalid(format!(

@@ -14,10 +14,10 @@ use deltalake::delta_datafusion::{DeltaScanConfig, DeltaScanNext};
 use deltalake::DeltaTable;
 use df_plugin_api::{ErrorCode, PluginError, TableProviderBuilder};
 
-use super::exec::{DeltaTableExec, ScanSummary};
+use super::exec::{spread_files, DeltaTableExec, ScanSummary};
 use super::options::{DeltaTableOptions, TableVersion};
 use super::runtime::{block_on_plugin_runtime, on_plugin_runtime, plugin_session, plugin_session_for};
-use super::table::{delta_error, map_delta_error, open_table};
+use super::table::{delta_error, in_table, map_delta_error, open_table};
 use super::write::DeltaWriteExec;
 
 /// A loaded snapshot and the deltalake scan over it.
@@ -26,6 +26,8 @@ struct Loaded {
     table: DeltaTable,
     scan: Arc<DeltaScanNext>,
     files_total: usize,
+    /// The table's protocol enables deletion vectors.
+    deletion_vectors: bool,
 }
 
 struct Inner {
@@ -69,10 +71,25 @@ fn build_scan(options: &DeltaTableOptions, table: &DeltaTable, session: &dyn Ses
     })?;
     let mut files_total = state.log_data().num_files();
     if let Some(files) = &options.files {
+        let active: std::collections::HashSet<String> = state.log_data().iter().map(|f| f.path().into_owned()).collect();
+        if let Some(missing) = files.iter().find(|f| !active.contains(f.trim_start_matches("./"))) {
+            return Err(delta_error(
+                ErrorCode::NotFound,
+                format!(
+                    "delta table '{uri}' (version {}) has no active data file '{missing}' (pinned in 'files'); \
+                     delta_files('{uri}') lists the active files",
+                    state.version()
+                ),
+            ));
+        }
         scan = scan.with_file_paths(files.iter().cloned());
         files_total = files.len();
     }
-    Ok(Loaded { table: table.clone(), scan: Arc::new(scan), files_total })
+    let deletion_vectors = state
+        .protocol()
+        .reader_features()
+        .is_some_and(|features| features.iter().any(|f| f.to_string() == "deletionVectors"));
+    Ok(Loaded { table: table.clone(), scan: Arc::new(scan), files_total, deletion_vectors })
 }
 
 impl DeltaProvider {
@@ -131,11 +148,11 @@ impl DeltaProvider {
             return Err(delta_error(
                 ErrorCode::Plan,
                 format!(
-                    "delta table '{}': the schema changed at version {:?} since the table was registered (at {:?}); \
+                    "delta table '{}': the schema changed at version {} since the table was registered (at version {}); \
                      register it again to read the new schema",
                     inner.options.table_uri,
-                    table.version(),
-                    before
+                    table.version().unwrap_or_default(),
+                    before.unwrap_or_default()
                 ),
             ));
         }
@@ -169,7 +186,12 @@ impl TableProvider for DeltaProvider {
             let loaded = Self::refreshed(Arc::clone(&inner)).await?;
             let uri = &inner.options.table_uri;
             loaded.table.update_datafusion_session(&session).map_err(|e| map_delta_error(uri, e))?;
-            let plan = loaded.scan.scan(&session, projection.as_ref(), &filters, limit).await?;
+            let plan = loaded.scan.scan(&session, projection.as_ref(), &filters, limit).await.map_err(|e| in_table(uri, e))?;
+            let plan = if loaded.deletion_vectors {
+                plan
+            } else {
+                spread_files(plan, session.config().target_partitions())?
+            };
             let summary = ScanSummary {
                 table: uri.clone(),
                 version: loaded.table.version().unwrap_or(0) as u64,

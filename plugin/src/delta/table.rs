@@ -61,6 +61,13 @@ pub fn uninitialized_table(options: &DeltaTableOptions) -> Result<DeltaTable, Da
 pub async fn open_table(options: &DeltaTableOptions) -> Result<DeltaTable, DataFusionError> {
     let uri = options.table_uri.as_str();
     let mut table = uninitialized_table(options)?;
+    // Checked first: a plain listing, where a failed load would also log a kernel error.
+    if !table.verify_deltatable_existence().await.map_err(|e| map_delta_error(uri, e))? {
+        return Err(delta_error(
+            ErrorCode::NotFound,
+            format!("delta table '{uri}' does not exist: no commit in '{uri}/_delta_log' (check the path, or create the table first)"),
+        ));
+    }
     table.load().await.map_err(|e| map_delta_error(uri, e))?;
     match &options.version {
         TableVersion::Latest => {}
@@ -86,8 +93,51 @@ pub async fn open_table(options: &DeltaTableOptions) -> Result<DeltaTable, DataF
     Ok(table)
 }
 
+/// Adds the table and a code to an error deltalake or DataFusion raised while reading it
+/// (errors that already carry a code are kept as they are).
+pub fn in_table(uri: &str, err: DataFusionError) -> DataFusionError {
+    let text = err.to_string();
+    if ErrorCode::find_in(&text).is_some() {
+        return err;
+    }
+    let lower = text.to_ascii_lowercase();
+    let (code, hint) = if lower.contains("change data enabled") || lower.contains("change data not enabled") {
+        (
+            ErrorCode::InvalidArgument,
+            " (the change data feed must be on, with delta.enableChangeDataFeed = true, for every version in the range)",
+        )
+    } else if lower.contains("invalid table version") || lower.contains("missing file") || lower.contains("not found") {
+        (ErrorCode::NotFound, "")
+    } else if lower.contains("no such file") || lower.contains("failed to fetch metadata") || lower.contains("object store") {
+        (ErrorCode::Io, " (a data file the log refers to cannot be read: was it removed or vacuumed?)")
+    } else if lower.contains("unsupported") {
+        (ErrorCode::Unsupported, "")
+    } else {
+        (ErrorCode::Execution, "")
+    };
+    delta_error(code, format!("delta table '{uri}': {text}{hint}"))
+}
+
 async fn load_at(table: &mut DeltaTable, uri: &str, ts: DateTime<Utc>) -> Result<(), DataFusionError> {
-    table.load_with_datetime(ts).await.map_err(|e| {
+    let loaded = table.load_with_datetime(ts).await;
+    // deltalake falls back to the first version for an instant before it: that is no version.
+    if loaded.is_ok() {
+        let state = table.snapshot().map_err(|e| map_delta_error(uri, e))?;
+        if let Some(committed) = state.version_timestamp(state.version()) {
+            if committed > ts.timestamp_millis() {
+                let first = DateTime::<Utc>::from_timestamp_millis(committed).map(|t| t.to_rfc3339()).unwrap_or_default();
+                return Err(delta_error(
+                    ErrorCode::NotFound,
+                    format!(
+                        "delta table '{uri}' has no version committed at or before {}: its first version ({}) was committed at {first}",
+                        ts.to_rfc3339(),
+                        state.version()
+                    ),
+                ));
+            }
+        }
+    }
+    loaded.map_err(|e| {
         let text = e.to_string();
         delta_error(
             ErrorCode::NotFound,

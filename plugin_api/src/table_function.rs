@@ -1,0 +1,82 @@
+//! ABI 1.2 table-function calls, both sides side by side.
+//!
+//! datafusion-ffi's `FFI_TableFunction` wraps every provider a table function returns with
+//! filter pushdown switched off, so `SELECT … FROM delta_scan(…) WHERE part = 'x'` could never
+//! prune files. Rust hosts call table functions through this ABI instead: the arguments cross
+//! as datafusion-proto bytes, and the provider comes back as an `FFI_TableProvider` that
+//! accepts pushdown. Python hosts still use `FFI_TableFunction` (datafusion-python takes no
+//! other kind of table function).
+
+use std::sync::Arc;
+
+use abi_stable::std_types::{RResult, RSlice, RStr, RVec};
+use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::Expr;
+use datafusion_ffi::table_provider::FFI_TableProvider;
+use datafusion_proto::bytes::Serializeable;
+
+use crate::error::{ErrorCode, PluginError};
+use crate::export::{exported_state, Exported};
+use crate::guard::guard_ffi;
+use crate::module::PluginModuleRef;
+
+/// `call_table_function(name, args)`: each argument is one `Expr` as datafusion-proto bytes.
+pub type CallTableFunctionFn =
+    extern "C" fn(name: RStr<'_>, args: RSlice<'_, RVec<u8>>) -> RResult<FFI_TableProvider, PluginError>;
+
+/// Plugin side: decodes the arguments against the plugin's own functions, calls the function,
+/// exports its provider with pushdown on.
+pub extern "C" fn call_table_function<P: Exported>(
+    name: RStr<'_>,
+    args: RSlice<'_, RVec<u8>>,
+) -> RResult<FFI_TableProvider, PluginError> {
+    guard_ffi("call_table_function", || {
+        let state = exported_state::<P>()?;
+        let name = name.as_str();
+        let export = state.exports.table_functions.iter().find(|t| t.name == name).ok_or_else(|| {
+            PluginError::new(ErrorCode::UnknownObject, format!("this plugin exports no table function named '{name}'"))
+        })?;
+        let session = state.session();
+        let task_ctx = session.task_ctx();
+        let exprs = args
+            .iter()
+            .map(|bytes| Expr::from_bytes_with_ctx(bytes.as_slice(), &task_ctx))
+            .collect::<Result<Vec<_>>>()
+            .map_err(|e| PluginError::from_datafusion(&e, ErrorCode::InvalidArgument))?;
+        let session_state = session.state();
+        let provider = export
+            .function
+            .call_with_args(TableFunctionArgs::new(&exprs, &session_state))
+            .map_err(|e| PluginError::from_datafusion(&e, ErrorCode::Execution))?;
+        Ok(FFI_TableProvider::new(provider, true, Some(state.runtime().clone()), &state.task_context_provider(), None))
+    })
+}
+
+/// Host side: a plugin table function called through [`CallTableFunctionFn`].
+#[derive(Debug)]
+pub struct AbiTableFunction {
+    name: String,
+    call: CallTableFunctionFn,
+}
+
+impl AbiTableFunction {
+    /// The table function `name` of `module`, when the module has the ABI 1.2 entry point.
+    pub fn new(module: PluginModuleRef, name: &str) -> Option<Self> {
+        module.call_table_function().map(|call| Self { name: name.to_string(), call })
+    }
+}
+
+impl TableFunctionImpl for AbiTableFunction {
+    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let encoded = args
+            .exprs()
+            .iter()
+            .map(|e| e.to_bytes().map(|b| RVec::from(b.to_vec())))
+            .collect::<Result<Vec<_>>>()?;
+        match (self.call)(RStr::from_str(&self.name), RSlice::from_slice(&encoded)) {
+            RResult::ROk(provider) => Ok(<Arc<dyn TableProvider>>::from(&provider)),
+            RResult::RErr(error) => Err(DataFusionError::from(error)),
+        }
+    }
+}
