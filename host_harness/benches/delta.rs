@@ -65,7 +65,7 @@ async fn generate(dir: &std::path::Path, rows: usize, files: usize) {
         .write(batches)
         .with_save_mode(SaveMode::Overwrite)
         .with_partition_columns(["bucket"])
-        .with_target_file_size(usize::MAX / 2)
+        .with_target_file_size(std::num::NonZeroU64::new(u64::MAX / 2))
         .await
         .expect("write benchmark table");
 }

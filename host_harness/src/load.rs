@@ -117,6 +117,21 @@ pub fn check_compatibility(path: &Path, manifest: &Manifest) -> Result<(), HostE
     Ok(())
 }
 
+/// The most verbose level this host's subscriber records (LogSink numbering). The plugin
+/// formats only events at or above it: formatting every dependency's debug events the host
+/// then drops costs milliseconds per query.
+fn host_max_log_level() -> u8 {
+    use tracing::level_filters::LevelFilter;
+    match LevelFilter::current() {
+        LevelFilter::OFF => 0,
+        LevelFilter::ERROR => 1,
+        LevelFilter::WARN => 2,
+        LevelFilter::INFO => 3,
+        LevelFilter::DEBUG => 4,
+        _ => 5,
+    }
+}
+
 extern "C" fn forward_plugin_log(level: u8, target: RStr<'_>, message: RStr<'_>) {
     let (target, message) = (target.as_str(), message.as_str());
     match level {
@@ -163,7 +178,7 @@ pub fn load(path: impl AsRef<Path>) -> Result<Arc<LoadedPlugin>, HostError> {
     })?;
     tracing::debug!("library opened and root module layout checked");
 
-    (module.set_log_sink())(LogSink { log: forward_plugin_log, max_level: 5 });
+    (module.set_log_sink())(LogSink { log: forward_plugin_log, max_level: host_max_log_level() });
 
     let live_json = match (module.manifest_json())() {
         RResult::ROk(json) => json,

@@ -51,7 +51,11 @@ impl std::fmt::Debug for DeltaProvider {
 
 fn scan_config(options: &DeltaTableOptions, session: &dyn Session) -> DeltaScanConfig {
     // Plain partition values: the table's own column types, as other engines show them.
-    let config = DeltaScanConfig::new_from_session(session).with_wrap_partition_values(false);
+    // Parquet pushdown always on: without it deltalake hands Parquet no predicate at all, so
+    // row groups and pages could not be pruned (DataFusion's ListingTable prunes them even with
+    // `pushdown_filters = false`). deltalake still reports data predicates as Inexact and turns
+    // it off itself for deletion vectors and row tracking.
+    let config = DeltaScanConfig::new_from_session(session).with_wrap_partition_values(false).with_parquet_pushdown(true);
     match &options.file_column {
         Some(name) => config.with_file_column_name(name),
         None => config,

@@ -25,14 +25,18 @@ pub fn plugin_runtime_env() -> Arc<RuntimeEnv> {
 /// A session state for Delta work: the host's configuration (batch size, target partitions,
 /// Parquet settings) on the plugin's `RuntimeEnv`.
 pub fn plugin_session(host_config: &SessionConfig) -> SessionState {
+    // Building a state registers every built-in function and rule; do it once and clone
+    // (the registries are maps of `Arc`s) for each scan.
+    static BASE: OnceLock<SessionState> = OnceLock::new();
+    let base = BASE.get_or_init(|| {
+        SessionStateBuilder::new().with_runtime_env(plugin_runtime_env()).with_default_features().build()
+    });
     // Config extensions are the host's (possibly foreign) objects: the scan needs none of them.
-    let mut config = SessionConfig::from(host_config.options().as_ref().clone());
-    config.options_mut().extensions = Default::default();
-    SessionStateBuilder::new()
-        .with_config(config)
-        .with_runtime_env(plugin_runtime_env())
-        .with_default_features()
-        .build()
+    let mut options = host_config.options().as_ref().clone();
+    options.extensions = Default::default();
+    let mut state = base.clone();
+    *state.config_mut() = SessionConfig::from(options);
+    state
 }
 
 /// A plugin session for a host session.
