@@ -89,7 +89,7 @@ fn files_in(plan: &Arc<dyn ExecutionPlan>) -> String {
     // DataSourceExec prints `file_groups={N groups: [[a, b], [c]]}`: count the files listed.
     let groups = text.split("file_groups=").nth(1).unwrap_or("");
     let listed = groups.split("]]").next().unwrap_or("");
-    (listed.matches(".parquet").count()).to_string()
+    (listed.matches(".snappy.parquet").count()).to_string()
 }
 
 #[tokio::main]

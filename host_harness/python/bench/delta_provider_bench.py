@@ -159,7 +159,7 @@ def main(argv: List[str]) -> int:
     print("| query | plugin (ms) | deltalake (ms) | plugin/deltalake |")
     print("|---|---:|---:|---:|")
     for label, p, d in results:
-        print(f"| {label} | {p * 1000:.1f} | {d * 1000:.1f} | {p / d:.2f} |")
+        print(f"| {label} | {p * 1000:.1f} | {d * 1000:.1f} | {p / d:.3f} |")
     return 0
 
 
