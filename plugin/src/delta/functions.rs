@@ -21,11 +21,11 @@ use deltalake::delta_datafusion::DeltaCdfTableProvider;
 use deltalake::DeltaTable;
 use df_plugin_api::ErrorCode;
 
-use super::exec::{DeltaTableExec, ScanSummary};
+use super::exec::ScanSummary;
 use super::options::{parse_timestamp, DeltaTableOptions, TableVersion};
-use super::provider::DeltaProvider;
-use super::runtime::{block_on_plugin_runtime, on_plugin_runtime, plugin_session_for};
-use super::table::{delta_error, in_table, map_delta_error, open_table};
+use super::provider::{scan_in_plugin_env, DeltaProvider, ScanTarget};
+use super::runtime::block_on_plugin_runtime;
+use super::table::{delta_error, map_delta_error, open_table};
 
 /// Names of the table functions, as registered.
 pub const DELTA_SCAN: &str = "delta_scan";
@@ -168,16 +168,18 @@ impl TableProvider for PluginEnvProvider {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let session = plugin_session_for(host);
-        let (inner, table, uri) = (Arc::clone(&self.inner), self.table.clone(), self.uri.clone());
-        let (projection, filters) = (projection.cloned(), filters.to_vec());
-        on_plugin_runtime(async move {
-            table.update_datafusion_session(&session).map_err(|e| map_delta_error(&uri, e))?;
-            let plan = inner.scan(&session, projection.as_ref(), &filters, limit).await.map_err(|e| in_table(&uri, e))?;
-            let summary = ScanSummary { table: uri, version: table.version().unwrap_or(0) as u64, files_scanned: 0, files_total: 0 };
-            Ok(Arc::new(DeltaTableExec::new(plan, session.task_ctx(), summary)) as Arc<dyn ExecutionPlan>)
-        })
-        .await
+        let target = ScanTarget {
+            table: self.table.clone(),
+            provider: Arc::clone(&self.inner),
+            summary: ScanSummary {
+                table: self.uri.clone(),
+                version: self.table.version().unwrap_or(0) as u64,
+                files_scanned: 0,
+                files_total: 0,
+            },
+            spread_files: false,
+        };
+        scan_in_plugin_env(host, target, projection, filters, limit).await
     }
 
     fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {

@@ -182,31 +182,16 @@ impl TableProvider for DeltaProvider {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let session = plugin_session_for(host);
         let inner = Arc::clone(&self.inner);
-        let projection = projection.cloned();
-        let filters = filters.to_vec();
-        on_plugin_runtime(async move {
-            let loaded = Self::refreshed(Arc::clone(&inner)).await?;
-            let uri = &inner.options.table_uri;
-            loaded.table.update_datafusion_session(&session).map_err(|e| map_delta_error(uri, e))?;
-            let plan = loaded.scan.scan(&session, projection.as_ref(), &filters, limit).await.map_err(|e| in_table(uri, e))?;
-            let plan = if loaded.deletion_vectors {
-                plan
-            } else {
-                spread_files(plan, session.config().target_partitions())?
-            };
-            let summary = ScanSummary {
-                table: uri.clone(),
-                version: loaded.table.version().unwrap_or(0) as u64,
-                files_scanned: 0,
-                files_total: loaded.files_total,
-            };
-            let exec = DeltaTableExec::new(plan, session.task_ctx(), summary);
-            tracing::debug!(target: "codeanatomy::delta", table = %uri, summary = ?exec.summary(), "delta scan planned");
-            Ok(Arc::new(exec) as Arc<dyn ExecutionPlan>)
-        })
-        .await
+        let loaded = on_plugin_runtime(async move { Self::refreshed(inner).await }).await?;
+        let version = loaded.table.version().unwrap_or(0) as u64;
+        let target = ScanTarget {
+            table: loaded.table,
+            provider: loaded.scan,
+            summary: ScanSummary { table: self.inner.options.table_uri.clone(), version, files_scanned: 0, files_total: loaded.files_total },
+            spread_files: !loaded.deletion_vectors,
+        };
+        scan_in_plugin_env(host, target, projection, filters, limit).await
     }
 
     fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
@@ -236,6 +221,41 @@ impl TableProvider for DeltaProvider {
         let _ = host;
         Ok(Arc::new(DeltaWriteExec::new(input, insert_op, self.inner.options.clone())?))
     }
+}
+
+/// What [`scan_in_plugin_env`] scans.
+pub(super) struct ScanTarget {
+    /// The table whose object store the scan reads.
+    pub table: DeltaTable,
+    /// The deltalake provider that plans the scan.
+    pub provider: Arc<dyn TableProvider>,
+    pub summary: ScanSummary,
+    /// Spread whole files over the session's target partitions (not with deletion vectors).
+    pub spread_files: bool,
+}
+
+/// Plans a deltalake provider's scan in the plugin's environment (runtime, `RuntimeEnv` with
+/// the table's object store, host session options) and wraps it for the host.
+pub(super) async fn scan_in_plugin_env(
+    host: &dyn Session,
+    target: ScanTarget,
+    projection: Option<&Vec<usize>>,
+    filters: &[Expr],
+    limit: Option<usize>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let session = plugin_session_for(host);
+    let (projection, filters) = (projection.cloned(), filters.to_vec());
+    on_plugin_runtime(async move {
+        let ScanTarget { table, provider, summary, spread_files: spread } = target;
+        let uri = summary.table.clone();
+        table.update_datafusion_session(&session).map_err(|e| map_delta_error(&uri, e))?;
+        let plan = provider.scan(&session, projection.as_ref(), &filters, limit).await.map_err(|e| in_table(&uri, e))?;
+        let plan = if spread { spread_files(plan, session.config().target_partitions())? } else { plan };
+        let exec = DeltaTableExec::new(plan, session.task_ctx(), summary);
+        tracing::debug!(target: "codeanatomy::delta", table = %uri, summary = ?exec.summary(), "delta scan planned");
+        Ok(Arc::new(exec) as Arc<dyn ExecutionPlan>)
+    })
+    .await
 }
 
 /// Opens Delta tables from JSON options: the plugin's `delta` table provider kind.
