@@ -13,11 +13,10 @@ use codeanatomy_plugin::delta::deltalake::protocol::SaveMode;
 use codeanatomy_plugin::delta::deltalake::DeltaTable;
 use codeanatomy_plugin::CodeAnatomy;
 use common::{plugin_path, temp_dir};
-use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::{col, lit, TableProviderFilterPushDown};
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::SessionContext;
 use df_plugin_host::conform::rows_of;
-use df_plugin_host::{load, InstallOptions, LoadedPlugin};
+use df_plugin_host::{load, LoadedPlugin};
 
 fn batch(ids: &[i64], parts: &[&str]) -> RecordBatch {
     let schema = Arc::new(Schema::new(vec![
@@ -53,10 +52,7 @@ async fn write_table(dir: &std::path::Path) -> String {
 }
 
 fn session(plugin: &Arc<LoadedPlugin>, batch_size: usize) -> SessionContext {
-    let config = SessionConfig::new().with_batch_size(batch_size).with_target_partitions(3);
-    let mut builder = SessionStateBuilder::new().with_default_features().with_config(config);
-    plugin.install(&mut builder, &InstallOptions::new()).expect("install");
-    SessionContext::new_with_state(builder.build())
+    common::installed_session(plugin, batch_size, 3)
 }
 
 async fn rows(ctx: &SessionContext, sql: &str) -> Result<Vec<Vec<String>>, String> {

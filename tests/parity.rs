@@ -6,16 +6,12 @@ use std::sync::Arc;
 
 use codeanatomy_plugin::CodeAnatomy;
 use common::plugin_path;
-use datafusion::execution::session_state::SessionStateBuilder;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::SessionContext;
 use df_plugin_host::conform::rows_of;
-use df_plugin_host::{load, InstallOptions, LoadedPlugin};
+use df_plugin_host::{load, LoadedPlugin};
 
 fn session(plugin: &Arc<LoadedPlugin>, batch_size: usize) -> SessionContext {
-    let config = SessionConfig::new().with_batch_size(batch_size).with_target_partitions(4);
-    let mut builder = SessionStateBuilder::new().with_default_features().with_config(config);
-    plugin.install(&mut builder, &InstallOptions::new()).expect("install");
-    SessionContext::new_with_state(builder.build())
+    common::installed_session(plugin, batch_size, 4)
 }
 
 async fn rows(ctx: &SessionContext, sql: &str) -> Result<Vec<Vec<String>>, String> {

@@ -47,6 +47,19 @@ pub fn build_libraries() {
     });
 }
 
+/// A session with `plugin` installed, `batch_size` rows per batch and `target_partitions`.
+pub fn installed_session(
+    plugin: &std::sync::Arc<df_plugin_host::LoadedPlugin>,
+    batch_size: usize,
+    target_partitions: usize,
+) -> datafusion::prelude::SessionContext {
+    use datafusion::execution::session_state::SessionStateBuilder;
+    let config = datafusion::prelude::SessionConfig::new().with_batch_size(batch_size).with_target_partitions(target_partitions);
+    let mut builder = SessionStateBuilder::new().with_default_features().with_config(config);
+    plugin.install(&mut builder, &df_plugin_host::InstallOptions::new()).expect("install");
+    datafusion::prelude::SessionContext::new_with_state(builder.build())
+}
+
 /// The real CodeAnatomy plugin library.
 pub fn plugin_path() -> PathBuf {
     build_libraries();
