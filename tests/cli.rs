@@ -23,7 +23,7 @@ fn sql_runs_statements_and_lists_the_plugin() {
     // Python: hashlib.blake2b(b"a\x1fb", digest_size=8) read little-endian signed.
     assert!(stdout.contains("1212841174890269944"), "{stdout}");
     assert!(stdout.contains(&format!("| codeanatomy | {} |", df_plugin_api::AbiVersion::CURRENT)), "{stdout}");
-    assert!(stdout.contains("| 39 |"), "{stdout}");
+    assert!(stdout.contains("| 41 |"), "{stdout}");
 }
 
 #[test]

@@ -155,3 +155,29 @@ async fn two_plugins_load_and_install_side_by_side() {
         vec![vec!["codeanatomy".to_string()], vec!["fixture_good".to_string()]]
     );
 }
+
+/// Evolution: a plugin built with the frozen ABI 1.2 root module (no 1.3 fields) loads into
+/// this 1.3 host and works; asking it for a 1.3 capability is refused, naming both minors.
+#[tokio::test]
+async fn previous_minor_plugin_loads_works_and_refuses_newer_capabilities() {
+    let old = load(fixture_path("fixture_abi_1_2")).expect("an ABI 1.2 plugin loads in a 1.3 host");
+    assert_eq!(old.manifest().abi, df_plugin_api::AbiVersion { major: 1, minor: 2 });
+    let module = old.module();
+    assert!(module.analyze_plan().is_none() && module.table_dml().is_none(), "1.3 fields must read as absent");
+    assert!(module.call_table_function().is_some(), "1.2 fields stay present");
+
+    let mut builder = SessionStateBuilder::new().with_default_features();
+    old.install(&mut builder, &Default::default()).expect("install the 1.2 plugin");
+    let ctx = SessionContext::new_with_state(builder.build());
+    let batches = ctx.sql("SELECT fixture_echo(CAST(7 AS BIGINT)) AS v").await.unwrap().collect().await.unwrap();
+    assert_eq!(df_plugin_host::conform::rows_of(&batches).unwrap(), vec![vec!["7".to_string()]]);
+
+    for capability in [df_plugin_api::Capability::AnalyzerRule, df_plugin_api::Capability::RelationPlanner, df_plugin_api::Capability::Dml] {
+        let err = old.require(capability).expect_err("a 1.2 plugin cannot carry 1.3 capabilities");
+        assert_eq!(err.kind(), "capability_unavailable");
+        let message = err.to_string();
+        assert!(message.contains("ABI 1.2") && message.contains("ABI 1.3") && message.contains(capability.name()), "{message}");
+    }
+    let current = load(plugin_path()).expect("load codeanatomy");
+    current.require(df_plugin_api::Capability::AnalyzerRule).expect("the current plugin carries analyzer rules");
+}

@@ -285,9 +285,9 @@ pub fn rows_of(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, String> {
 /// Runs one statement list and returns the rows of the last one.
 pub async fn run_sql(ctx: &SessionContext, setup: &[String], sql: &str) -> datafusion::error::Result<Vec<RecordBatch>> {
     for statement in setup {
-        ctx.sql(statement).await?.collect().await?;
+        crate::sql::sql(ctx, statement).await?.collect().await?;
     }
-    ctx.sql(sql).await?.collect().await
+    crate::sql::sql(ctx, sql).await?.collect().await
 }
 
 /// Placeholder in a case's SQL and expectations for its own scratch directory.
@@ -361,7 +361,7 @@ async fn run_case(host: &dyn ConformHost, case: &Case) -> (Outcome, String) {
     };
     let result = async {
         for statement in &case.setup {
-            ctx.sql(statement).await?.collect().await?;
+            crate::sql::sql(&ctx, statement).await?.collect().await?;
         }
         Ok::<_, datafusion::error::DataFusionError>(())
     }

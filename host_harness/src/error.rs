@@ -67,7 +67,7 @@ pub enum HostError {
     #[error("cannot install plugin '{plugin}': {kind} '{name}' is already registered in this session ({owner}). Pass a collision policy (--on-collision replace|skip, or InstallOptions::on_collision) or remove the other registration")]
     NameCollision { plugin: String, kind: &'static str, name: String, owner: String },
 
-    #[error("plugin '{plugin}' declares capability '{capability}', which this host version cannot install yet (it needs ABI {needed} root-module fields; the plugin provides ABI {abi})")]
+    #[error("plugin '{plugin}' (ABI {abi}) cannot carry capability '{capability}' into this host: that needs ABI {needed} root-module fields. Rebuild the plugin against a df_plugin_api with ABI {needed} or newer")]
     CapabilityUnavailable { plugin: String, capability: String, needed: String, abi: AbiVersion },
 
     #[error("invalid install options for plugin '{plugin}': {error}")]

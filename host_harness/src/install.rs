@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use datafusion_ffi::config::extension_options::FFI_ExtensionOptions;
 use df_plugin_api::manifest::Capability;
 
+use crate::config::PluginConfigOptions;
 use crate::error::HostError;
 use crate::introspect::{InstalledObject, InstalledPlugin, SessionPlugins};
 use crate::load::{LoadedPlugin, PluginObjects};
@@ -84,11 +84,13 @@ fn taken(builder: &mut SessionStateBuilder, kind: Capability, name: &str) -> boo
                 || builder.physical_optimizer_rules().as_ref().is_some_and(|rs| rs.iter().any(|r| r.name() == name))
         }
         Capability::ConfigNamespace => builder.config().as_ref().is_some_and(|c| {
-            c.options()
-                .extensions
-                .get::<FFI_ExtensionOptions>()
-                .is_some_and(|bag| datafusion::config::ExtensionOptions::entries(bag).iter().any(|e| e.key.starts_with(&format!("{name}."))))
+            c.options().extensions.get::<PluginConfigOptions>().is_some_and(|bag| bag.has_namespace(name))
         }),
+        Capability::AnalyzerRule => builder.analyzer_rules().as_ref().is_some_and(|rs| rs.iter().any(|r| r.name() == name)),
+        // Relation planners carry no name in a session: ask the install record.
+        Capability::RelationPlanner => SessionPlugins::installed_objects(builder)
+            .iter()
+            .any(|o| o.kind == Capability::RelationPlanner.name() && o.name == name),
         _ => false,
     }
 }
@@ -128,6 +130,11 @@ fn remove(builder: &mut SessionStateBuilder, kind: Capability, name: &str) {
                 rs.retain(|r| r.name() != name);
             }
         }
+        Capability::AnalyzerRule => {
+            if let Some(rs) = builder.analyzer_rules().as_mut() {
+                rs.retain(|r| r.name() != name);
+            }
+        }
         // Config keys are overwritten by the merge itself.
         _ => {}
     }
@@ -141,6 +148,8 @@ fn object_list(objects: &PluginObjects, namespace: Option<&str>) -> Vec<(Capabil
     list.extend(objects.table_functions.iter().map(|(n, _)| (Capability::TableFunction, n.clone())));
     list.extend(objects.physical_optimizer_rules.iter().map(|r| (Capability::PhysicalOptimizerRule, r.name().to_string())));
     list.extend(objects.table_provider_factories.iter().map(|(n, _)| (Capability::TableProviderFactory, n.clone())));
+    list.extend(objects.analyzer_rules.iter().map(|r| (Capability::AnalyzerRule, r.name().to_string())));
+    list.extend(objects.relation_planners.iter().map(|p| (Capability::RelationPlanner, p.name().to_string())));
     if let (Some(_), Some(ns)) = (&objects.config, namespace) {
         list.push((Capability::ConfigNamespace, ns.to_string()));
     }
@@ -179,6 +188,10 @@ impl LoadedPlugin {
                     // Nothing to register: opened on demand with `LoadedPlugin::table_provider`.
                     | Capability::TableProvider
                     | Capability::ConfigNamespace
+                    | Capability::AnalyzerRule
+                    | Capability::RelationPlanner
+                    // Carried by the providers themselves (DML forwarding).
+                    | Capability::Dml
             );
             if !installable {
                 return Err(HostError::CapabilityUnavailable {
@@ -188,6 +201,7 @@ impl LoadedPlugin {
                     abi: self.manifest().abi,
                 });
             }
+            self.require(capability)?;
         }
         let objects = self.objects(&options.options_json)?;
         let namespace = self.manifest().config.as_ref().map(|c| c.namespace.clone());
@@ -261,25 +275,41 @@ impl LoadedPlugin {
                 builder.table_factories().get_or_insert_with(Default::default).insert(name, factory);
             }
         }
-        if let (Some(bag), Some(ns)) = (objects.config, namespace.as_deref()) {
-            if !skipped(Capability::ConfigNamespace, ns) {
-                record(Capability::ConfigNamespace, ns);
-                let config = builder.config().take().unwrap_or_else(SessionConfig::new);
-                // One FFI bag per session: several plugins' namespaces share it.
-                let merged = match config.options().extensions.get::<FFI_ExtensionOptions>() {
-                    Some(existing) => {
-                        let mut merged = existing.clone();
-                        merged.merge(&bag).map_err(|e| HostError::InvalidOptions {
-                            plugin: self.name().to_string(),
-                            error: df_plugin_api::PluginError::new(df_plugin_api::ErrorCode::InvalidConfig, e.to_string()),
-                        })?;
-                        merged
-                    }
-                    None => bag,
-                };
-                *builder.config() = Some(config.with_option_extension(merged));
+        let mut checked_rules = Vec::new();
+        for rule in objects.analyzer_rules {
+            if !skipped(Capability::AnalyzerRule, rule.name()) {
+                record(Capability::AnalyzerRule, rule.name());
+                checked_rules.push(rule.clone());
+                // Appended: DataFusion's own rules (type coercion, ...) keep running first.
+                builder.analyzer_rules().get_or_insert_with(Vec::new).push(Arc::new(rule));
             }
         }
+        for planner in objects.relation_planners {
+            if skipped(Capability::RelationPlanner, planner.name()) {
+                continue;
+            }
+            // Replace needs no removal: the new planner goes first and answers before the old.
+            record(Capability::RelationPlanner, planner.name());
+            // Planners are asked in order; the plugin's only take relations they recognise.
+            builder.relation_planners().get_or_insert_with(Vec::new).insert(0, Arc::new(planner));
+        }
+        let mut config = builder.config().take().unwrap_or_else(SessionConfig::new);
+        if let (Some(bag), Some(ns), Some(manifest)) = (objects.config, namespace.as_deref(), self.manifest().config.as_ref()) {
+            if !skipped(Capability::ConfigNamespace, ns) {
+                record(Capability::ConfigNamespace, ns);
+                // One validating bag per session: several plugins' namespaces share it.
+                let mut merged = config.options().extensions.get::<PluginConfigOptions>().cloned().unwrap_or_default();
+                let values = datafusion::config::ExtensionOptions::entries(&bag)
+                    .into_iter()
+                    .filter_map(|e| e.value.map(|v| (e.key, v)));
+                merged.add_namespace(self.name(), manifest, values);
+                config = config.with_option_extension(merged);
+            }
+        }
+        if !checked_rules.is_empty() {
+            config = crate::sql::with_statement_rules(config, checked_rules);
+        }
+        *builder.config() = Some(config);
 
         let entry = InstalledPlugin {
             plugin: self.name().to_string(),

@@ -65,6 +65,18 @@ impl SessionPlugins {
         plugins.installed.lock().unwrap_or_else(|p| p.into_inner()).push(entry);
     }
 
+    /// Every object the install record of the session being built lists.
+    pub fn installed_objects(builder: &mut SessionStateBuilder) -> Vec<InstalledObject> {
+        let Some(function) = builder.table_functions().as_ref().and_then(|fs| fs.get(LOADED_FUNCTION).cloned()) else {
+            return Vec::new();
+        };
+        let any: Arc<dyn Any + Send + Sync> = Arc::clone(function.function()) as Arc<dyn Any + Send + Sync>;
+        match any.downcast::<IntrospectionTable>() {
+            Ok(table) => table.plugins.snapshot().into_iter().flat_map(|p| p.objects).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
     fn snapshot(&self) -> Vec<InstalledPlugin> {
         self.installed.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }

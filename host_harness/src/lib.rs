@@ -12,11 +12,13 @@
 //! ```
 
 pub mod conform;
+pub mod config;
 pub mod error;
 pub mod inspect;
 pub mod install;
 pub mod introspect;
 pub mod load;
+pub mod sql;
 
 pub use error::HostError;
 pub use inspect::read_embedded_manifest;

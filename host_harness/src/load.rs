@@ -15,6 +15,9 @@ use df_plugin_api::log::LogSink;
 use df_plugin_api::manifest::{Capability, Manifest};
 use df_plugin_api::module::PluginModuleRef;
 use df_plugin_api::plugin::config_options_for;
+use df_plugin_api::analyzer::AbiAnalyzerRule;
+use df_plugin_api::dml::{AbiTableProvider, AbiTableProviderFactory, TableDmlFn};
+use df_plugin_api::relation_planner::AbiRelationPlanner;
 use df_plugin_api::scalar_udf::AbiScalarUdf;
 use df_plugin_api::table_function::AbiTableFunction;
 use df_plugin_api::version::{major_of, ARROW_VERSION, DATAFUSION_FFI_VERSION, DATAFUSION_VERSION};
@@ -38,6 +41,10 @@ pub struct PluginObjects {
     pub table_provider_factories: Vec<(String, Arc<dyn TableProviderFactory>)>,
     /// The plugin's configuration namespace, if it declares one.
     pub config: Option<FFI_ExtensionOptions>,
+    /// Inspecting analyzer rules (ABI 1.3+), in the order they run.
+    pub analyzer_rules: Vec<AbiAnalyzerRule>,
+    /// Relation planners (ABI 1.3+).
+    pub relation_planners: Vec<AbiRelationPlanner>,
 }
 
 enum Source {
@@ -51,6 +58,8 @@ enum Source {
 struct NativeEntries {
     objects: fn(&str) -> Result<PluginObjects, PluginError>,
     table_provider: fn(&str, &str) -> Result<Arc<dyn TableProvider>, PluginError>,
+    /// The same entry points as a dynamically loaded plugin (for the ABI-only kinds).
+    module: PluginModuleRef,
 }
 
 /// A plugin that passed every check. Obtained from [`load`] (or [`LoadedPlugin::native`]).
@@ -171,7 +180,18 @@ pub fn load(path: impl AsRef<Path>) -> Result<Arc<LoadedPlugin>, HostError> {
         }
         other => HostError::Layout { path: path.to_path_buf(), host: AbiVersion::CURRENT, reason: other.to_string() },
     })?;
-    let module = header.check_layout::<PluginModuleRef>().map_err(|e| HostError::Layout {
+    if embedded.abi.minor < 2 {
+        return Err(HostError::Layout {
+            path: path.to_path_buf(),
+            host: AbiVersion::CURRENT,
+            reason: format!(
+                "plugins of ABI {} predate the oldest root-module layout this host keeps (1.2); rebuild the plugin \
+                 against the host's df_plugin_api",
+                embedded.abi
+            ),
+        });
+    }
+    let module = df_plugin_api::module::checked_root_module(&header, embedded.abi.minor).map_err(|e| HostError::Layout {
         path: path.to_path_buf(),
         host: AbiVersion::CURRENT,
         reason: e.to_string(),
@@ -211,6 +231,9 @@ fn native_objects<P: df_plugin_api::export::Exported>(options_json: &str) -> Res
         physical_optimizer_rules: exports.physical_optimizer_rules.clone(),
         table_provider_factories: exports.table_provider_factories.iter().map(|f| (f.name.clone(), Arc::clone(&f.factory))).collect(),
         config: P::MANIFEST.config.map(|_| config_options_for(&P::MANIFEST, options_json)).transpose()?,
+        // Filled from the module by `LoadedPlugin::objects`.
+        analyzer_rules: Vec::new(),
+        relation_planners: Vec::new(),
     })
 }
 
@@ -243,6 +266,7 @@ impl LoadedPlugin {
             source: Source::Native(NativeEntries {
                 objects: native_objects::<P>,
                 table_provider: native_table_provider::<P>,
+                module: df_plugin_api::export::native_module::<P>(),
             }),
         }))
     }
@@ -278,7 +302,10 @@ impl LoadedPlugin {
         let _enter = span.enter();
         let module = match &self.source {
             Source::Native(entries) => {
-                return (entries.objects)(options_json).map_err(|error| self.options_or_plugin_error("objects", error))
+                let mut objects =
+                    (entries.objects)(options_json).map_err(|error| self.options_or_plugin_error("objects", error))?;
+                (objects.analyzer_rules, objects.relation_planners) = self.abi_rules(&entries.module)?;
+                return Ok(objects);
             }
             Source::Dynamic(module) => module,
         };
@@ -329,10 +356,15 @@ impl LoadedPlugin {
         let table_provider_factories = match module.table_provider_factories() {
             Some(factories) => unwrap_plugin(path, "table_provider_factories", factories())?
                 .into_iter()
-                .map(|f| (f.name.to_string(), <Arc<dyn TableProviderFactory>>::from(&f.factory)))
+                .map(|f| {
+                    let inner = <Arc<dyn TableProviderFactory>>::from(&f.factory);
+                    let factory = AbiTableProviderFactory::new(self.name(), self.namespace(), inner, self.table_dml());
+                    (f.name.to_string(), Arc::new(factory) as Arc<dyn TableProviderFactory>)
+                })
                 .collect(),
             None => Vec::new(),
         };
+        let (analyzer_rules, relation_planners) = self.abi_rules(module)?;
         Ok(PluginObjects {
             scalar_udfs,
             aggregate_udfs,
@@ -341,7 +373,66 @@ impl LoadedPlugin {
             physical_optimizer_rules,
             table_provider_factories,
             config,
+            analyzer_rules,
+            relation_planners,
         })
+    }
+
+    /// The root module: the library's, or the in-process one of a native plugin.
+    pub fn module(&self) -> PluginModuleRef {
+        match &self.source {
+            Source::Dynamic(module) => *module,
+            Source::Native(entries) => entries.module,
+        }
+    }
+
+    fn namespace(&self) -> Option<&str> {
+        self.manifest.config.as_ref().map(|c| c.namespace.as_str())
+    }
+
+    /// DML forwarding, when the plugin's ABI has it (1.3+).
+    fn table_dml(&self) -> Option<TableDmlFn> {
+        self.module().table_dml()
+    }
+
+    /// Refuses, clearly, a capability this plugin's ABI minor cannot carry.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let plugin = df_plugin_host::load("target/release/libcodeanatomy_plugin.so")?;
+    /// plugin.require(df_plugin_api::Capability::AnalyzerRule)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn require(&self, capability: Capability) -> Result<(), HostError> {
+        let carried = capability.carried_since_minor().is_some_and(|m| self.manifest.abi.minor >= m);
+        if !carried {
+            return Err(HostError::CapabilityUnavailable {
+                plugin: self.name().to_string(),
+                capability: capability.name().to_string(),
+                needed: capability.carried_since_minor().map_or("a newer".to_string(), |m| format!("1.{m}")),
+                abi: self.manifest.abi,
+            });
+        }
+        Ok(())
+    }
+
+    /// Analyzer rules and relation planners (ABI 1.3+; none from older plugins).
+    fn abi_rules(&self, module: &PluginModuleRef) -> Result<(Vec<AbiAnalyzerRule>, Vec<AbiRelationPlanner>), HostError> {
+        let path = &self.path;
+        let namespace = self.namespace();
+        let mut rules = Vec::new();
+        if let (Some(names), Some(call)) = (module.analyzer_rules(), module.analyze_plan()) {
+            for name in unwrap_plugin(path, "analyzer_rules", names())? {
+                rules.push(AbiAnalyzerRule::new(name.as_str(), namespace, call));
+            }
+        }
+        let mut planners = Vec::new();
+        if let (Some(names), Some(call)) = (module.relation_planners(), module.plan_relation()) {
+            for name in unwrap_plugin(path, "relation_planners", names())? {
+                planners.push(AbiRelationPlanner::new(name.as_str(), self.name(), namespace, call, module.table_dml()));
+            }
+        }
+        Ok((rules, planners))
     }
 
     /// Opens a table with the plugin's table provider of `kind` (e.g. `"delta"`), configured by
@@ -374,7 +465,7 @@ impl LoadedPlugin {
             });
         };
         let ffi = unwrap_plugin(&self.path, "create_table_provider", create(RStr::from_str(kind), RStr::from_str(options_json)))?;
-        Ok(<Arc<dyn TableProvider>>::from(&ffi))
+        Ok(Arc::new(AbiTableProvider::new(self.name(), self.namespace(), ffi, self.table_dml())))
     }
 
     fn options_or_plugin_error(&self, entry: &'static str, error: PluginError) -> HostError {

@@ -45,6 +45,42 @@ pub const NAMESPACE: ConfigNamespaceDecl = ConfigNamespaceDecl {
             default: "false",
             doc: "Physical scan guard: reject scans of partitioned Delta tables without a partition predicate.",
         },
+        ConfigKeyDecl {
+            key: "policy.allow_ddl",
+            ty: ConfigType::Bool,
+            default: "true",
+            doc: "SQL policy: allow CREATE/DROP of tables, views, schemas and functions.",
+        },
+        ConfigKeyDecl {
+            key: "policy.allow_dml",
+            ty: ConfigType::Bool,
+            default: "true",
+            doc: "SQL policy: allow INSERT, DELETE, UPDATE and TRUNCATE.",
+        },
+        ConfigKeyDecl {
+            key: "policy.allow_copy",
+            ty: ConfigType::Bool,
+            default: "true",
+            doc: "SQL policy: allow COPY ... TO.",
+        },
+        ConfigKeyDecl {
+            key: "policy.allow_statements",
+            ty: ConfigType::Bool,
+            default: "true",
+            doc: "SQL policy: allow SET, RESET, PREPARE, EXECUTE and transaction statements.",
+        },
+        ConfigKeyDecl {
+            key: "policy.deterministic",
+            ty: ConfigType::Bool,
+            default: "false",
+            doc: "SQL policy: reject functions whose declared volatility is volatile (random(), uuid(), ...).",
+        },
+        ConfigKeyDecl {
+            key: "dml.allow_full_table_delete",
+            ty: ConfigType::Bool,
+            default: "false",
+            doc: "Allow DELETE without WHERE on Delta tables of this plugin.",
+        },
     ],
 };
 
@@ -108,6 +144,24 @@ pub struct CodeAnatomyConfig {
     pub normalize_form: NormalForm,
     pub scan_guard_max_files: u64,
     pub scan_guard_require_partition_filter: bool,
+    pub policy: PolicySettings,
+    pub dml_allow_full_table_delete: bool,
+}
+
+/// `codeanatomy.policy.*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PolicySettings {
+    pub allow_ddl: bool,
+    pub allow_dml: bool,
+    pub allow_copy: bool,
+    pub allow_statements: bool,
+    pub deterministic: bool,
+}
+
+impl Default for PolicySettings {
+    fn default() -> Self {
+        Self { allow_ddl: true, allow_dml: true, allow_copy: true, allow_statements: true, deterministic: false }
+    }
 }
 
 impl CodeAnatomyConfig {
@@ -133,6 +187,14 @@ impl CodeAnatomyConfig {
             scan_guard_max_files: resolved.get_int("scan_guard.max_files")? as u64,
             scan_guard_require_partition_filter: resolved
                 .get_bool("scan_guard.require_partition_filter")?,
+            policy: PolicySettings {
+                allow_ddl: resolved.get_bool("policy.allow_ddl")?,
+                allow_dml: resolved.get_bool("policy.allow_dml")?,
+                allow_copy: resolved.get_bool("policy.allow_copy")?,
+                allow_statements: resolved.get_bool("policy.allow_statements")?,
+                deterministic: resolved.get_bool("policy.deterministic")?,
+            },
+            dml_allow_full_table_delete: resolved.get_bool("dml.allow_full_table_delete")?,
         })
     }
 }
@@ -147,6 +209,8 @@ impl Default for CodeAnatomyConfig {
                 normalize_form: NormalForm::Nfkc,
                 scan_guard_max_files: 0,
                 scan_guard_require_partition_filter: false,
+                policy: PolicySettings::default(),
+                dml_allow_full_table_delete: false,
             })
     }
 }

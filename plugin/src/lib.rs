@@ -73,12 +73,15 @@ pub const OBJECTS: &[ObjectDecl] = &[
     ObjectDecl::new(Capability::TableProviderFactory, delta::FACTORY_NAME),
     ObjectDecl::new(Capability::TableProvider, delta::PROVIDER_KIND),
     ObjectDecl::new(Capability::PhysicalOptimizerRule, rules::scan_guard::NAME),
+    ObjectDecl::new(Capability::AnalyzerRule, rules::policy::NAME),
+    ObjectDecl::new(Capability::RelationPlanner, delta::time_travel::NAME),
 ];
 
 impl Plugin for CodeAnatomy {
     const MANIFEST: ManifestDecl =
         ManifestDecl::new("codeanatomy", env!("CARGO_PKG_VERSION"), df_plugin_api::build_info!())
             .with_config(&config::NAMESPACE)
+            .with_capability(Capability::Dml)
             .with_objects(OBJECTS);
 
     fn build(_ctx: &PluginContext) -> Result<PluginExports, PluginError> {
@@ -93,7 +96,9 @@ impl Plugin for CodeAnatomy {
             .with_table_function(delta::functions::DELTA_FILES, Arc::new(delta::functions::DeltaFilesFunction))
             .with_table_provider_factory(delta::FACTORY_NAME, Arc::new(delta::DeltaTableFactory))
             .with_table_provider(delta::PROVIDER_KIND, Arc::new(delta::DeltaProviderBuilder))
-            .with_physical_optimizer_rule(Arc::new(rules::scan_guard::ScanGuard)))
+            .with_physical_optimizer_rule(Arc::new(rules::scan_guard::ScanGuard))
+            .with_analyzer_rule(Arc::new(rules::policy::SqlPolicy))
+            .with_relation_planner(Arc::new(delta::time_travel::DeltaTimeTravel)))
     }
 }
 

@@ -58,24 +58,43 @@ impl ConfigType {
 
     /// Checks `value` and returns its normalized spelling.
     pub fn normalize(&self, value: &str) -> Option<String> {
-        let trimmed = value.trim();
         match self {
-            ConfigType::Bool => match trimmed.to_ascii_lowercase().as_str() {
-                "true" => Some("true".to_string()),
-                "false" => Some("false".to_string()),
-                _ => None,
-            },
-            ConfigType::Int { min, max } => trimmed
-                .parse::<i64>()
-                .ok()
-                .filter(|v| v >= min && v <= max)
-                .map(|v| v.to_string()),
-            ConfigType::Enum(words) => words
-                .iter()
-                .find(|w| w.eq_ignore_ascii_case(trimmed))
-                .map(|w| (*w).to_string()),
-            ConfigType::String => Some(value.to_string()),
+            ConfigType::Bool => normalize_value::<&str>("bool", &[], None, None, value),
+            ConfigType::Int { min, max } => normalize_value::<&str>("int", &[], Some(*min), Some(*max), value),
+            ConfigType::Enum(words) => normalize_value("enum", words, None, None, value),
+            ConfigType::String => normalize_value::<&str>("string", &[], None, None, value),
         }
+    }
+}
+
+/// Checks `value` against a type as the manifest writes it (`bool`, `int` with `min`/`max`,
+/// `enum` with its words, `string`) and returns its normalized spelling. Shared by plugins
+/// (declared types) and hosts (which validate `SET` from the manifest alone).
+pub fn normalize_value<S: AsRef<str>>(ty: &str, words: &[S], min: Option<i64>, max: Option<i64>, value: &str) -> Option<String> {
+    let trimmed = value.trim();
+    match ty {
+        "bool" => match trimmed.to_ascii_lowercase().as_str() {
+            "true" => Some("true".to_string()),
+            "false" => Some("false".to_string()),
+            _ => None,
+        },
+        "int" => trimmed
+            .parse::<i64>()
+            .ok()
+            .filter(|v| min.is_none_or(|m| *v >= m) && max.is_none_or(|m| *v <= m))
+            .map(|v| v.to_string()),
+        "enum" => words.iter().find(|w| w.as_ref().eq_ignore_ascii_case(trimmed)).map(|w| w.as_ref().to_string()),
+        _ => Some(value.to_string()),
+    }
+}
+
+/// Short human description of a type as the manifest writes it.
+pub fn describe_type<S: AsRef<str>>(ty: &str, words: &[S], min: Option<i64>, max: Option<i64>) -> String {
+    match ty {
+        "bool" => "boolean (true or false)".to_string(),
+        "int" => format!("integer in {}..={}", min.unwrap_or(i64::MIN), max.unwrap_or(i64::MAX)),
+        "enum" => format!("one of {}", words.iter().map(|w| w.as_ref()).collect::<Vec<_>>().join(", ")),
+        _ => "string".to_string(),
     }
 }
 
@@ -246,25 +265,45 @@ impl ConfigNamespaceDecl {
     /// which is how a `SET` typo surfaces (datafusion-ffi cannot reject it at `SET` time).
     pub fn resolve(&self, options: &ConfigOptions) -> Result<ResolvedConfig, PluginError> {
         let mut values = self.defaults();
-        let Some(bag) = options.extensions.get::<FFI_ExtensionOptions>() else {
-            return Ok(ResolvedConfig { prefix: self.prefix, values });
-        };
-        for entry in datafusion::config::ExtensionOptions::entries(bag) {
-            let Some(value) = entry.value else { continue };
-            let mut key = entry.key.as_str();
-            while let Some(rest) = key.strip_prefix(FFI_NAMESPACE_PREFIX) {
-                key = rest;
-            }
-            let Some(inner) = key.strip_prefix(self.prefix).and_then(|r| r.strip_prefix('.')) else {
-                continue;
-            };
-            let normalized = self.validate(inner, &value)?;
-            if let Some(decl) = self.key(inner) {
+        for (inner, value) in namespace_entries(options, self.prefix) {
+            let normalized = self.validate(&inner, &value)?;
+            if let Some(decl) = self.key(&inner) {
                 values.insert(decl.key, normalized);
             }
         }
         Ok(ResolvedConfig { prefix: self.prefix, values })
     }
+}
+
+/// The `(key below prefix, value)` pairs of namespace `prefix` in a session's options, from
+/// whichever extension holds them: datafusion-ffi's bag (`FFI_ExtensionOptions`, keys possibly
+/// prefixed `datafusion_ffi.` after a copy across the boundary) or a host's validating bag
+/// registered under the same `datafusion_ffi` namespace.
+pub fn namespace_entries(options: &ConfigOptions, prefix: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (_, extension) in options.extensions.iter() {
+        for entry in extension.entries() {
+            let Some(value) = entry.value else { continue };
+            let mut key = entry.key.as_str();
+            while let Some(rest) = key.strip_prefix(FFI_NAMESPACE_PREFIX) {
+                key = rest;
+            }
+            if let Some(inner) = key.strip_prefix(prefix).and_then(|r| r.strip_prefix('.')) {
+                out.push((inner.to_string(), value));
+            }
+        }
+    }
+    out
+}
+
+/// The session's values of namespace `prefix` as a JSON object (`{"<prefix>.<key>": "value"}`),
+/// the form in which hosts send them to ABI 1.3 entry points.
+pub fn settings_json(options: &ConfigOptions, prefix: &str) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = namespace_entries(options, prefix)
+        .into_iter()
+        .map(|(k, v)| (format!("{prefix}.{k}"), serde_json::Value::String(v)))
+        .collect();
+    serde_json::Value::Object(map).to_string()
 }
 
 fn json_kind(v: &serde_json::Value) -> &'static str {

@@ -248,6 +248,41 @@ extern "C" fn live_objects() -> u64 {
 #[doc(hidden)]
 pub fn root_module<P: Exported>() -> PluginModuleRef {
     init_loaded_image();
+    module_of::<P>()
+}
+
+/// The root module of `P` for a host that links the plugin as a Rust library: the same entry
+/// points, without the image set-up a dynamically loaded library does (the panic hook stays
+/// the host's). Each call leaks one small module table: call it once per plugin.
+pub fn native_module<P: Exported>() -> PluginModuleRef {
+    module_of::<P>()
+}
+
+/// The root module of `P` in the frozen ABI 1.2 layout (the evolution fixture only).
+#[doc(hidden)]
+pub fn root_module_v1_2<P: Exported>() -> crate::module::v1_2::PluginModuleRef {
+    init_loaded_image();
+    crate::module::v1_2::PluginModule {
+        abi_version: AbiVersion { major: 1, minor: 2 },
+        manifest_json: manifest_json::<P>,
+        set_log_sink,
+        config_options: config_options::<P>,
+        scalar_udfs: scalar_udfs::<P>,
+        aggregate_udfs: aggregate_udfs::<P>,
+        window_udfs: window_udfs::<P>,
+        table_functions: table_functions::<P>,
+        physical_optimizer_rules: physical_optimizer_rules::<P>,
+        live_objects,
+        register_config: crate::scalar_udf::register_config,
+        invoke_scalar_udf: crate::scalar_udf::invoke_scalar_udf::<P>,
+        table_provider_factories: table_provider_factories::<P>,
+        create_table_provider: create_table_provider::<P>,
+        call_table_function: crate::table_function::call_table_function::<P>,
+    }
+    .leak_into_prefix()
+}
+
+fn module_of<P: Exported>() -> PluginModuleRef {
     PluginModule {
         abi_version: AbiVersion::CURRENT,
         manifest_json: manifest_json::<P>,
@@ -264,6 +299,11 @@ pub fn root_module<P: Exported>() -> PluginModuleRef {
         table_provider_factories: table_provider_factories::<P>,
         create_table_provider: create_table_provider::<P>,
         call_table_function: crate::table_function::call_table_function::<P>,
+        analyzer_rules: crate::analyzer::analyzer_rules::<P>,
+        analyze_plan: crate::analyzer::analyze_plan::<P>,
+        relation_planners: crate::relation_planner::relation_planners::<P>,
+        plan_relation: crate::relation_planner::plan_relation::<P>,
+        table_dml: crate::dml::table_dml::<P>,
     }
     .leak_into_prefix()
 }
@@ -499,6 +539,13 @@ pub mod c_api {
 #[macro_export]
 macro_rules! export_plugin {
     ($plugin:ty) => {
+        $crate::export_plugin!(@root $plugin, $crate::module::PluginModuleRef, $crate::export::root_module::<$plugin>());
+    };
+    // The evolution fixture: the same plugin in the frozen ABI 1.2 root-module layout.
+    ($plugin:ty, frozen_abi_1_2) => {
+        $crate::export_plugin!(@root $plugin, $crate::module::v1_2::PluginModuleRef, $crate::export::root_module_v1_2::<$plugin>());
+    };
+    (@root $plugin:ty, $module:ty, $root:expr) => {
         const _: () = {
             use ::std::ffi::c_char;
             use $crate::__private::*;
@@ -521,14 +568,14 @@ macro_rules! export_plugin {
                 $crate::manifest::embed::<EMBEDDED_LEN>(&<$plugin as $crate::Plugin>::MANIFEST);
 
             #[::abi_stable::export_root_module]
-            fn dfplugin_root_module() -> $crate::module::PluginModuleRef {
-                $crate::export::root_module::<$plugin>()
+            fn dfplugin_root_module() -> $module {
+                $root
             }
 
             /// ABI version as `major << 16 | minor`.
             #[unsafe(no_mangle)]
             pub extern "C" fn dfplugin_abi_version() -> u32 {
-                let v = $crate::version::AbiVersion::CURRENT;
+                let v = <$plugin as $crate::Plugin>::MANIFEST.abi;
                 ((v.major as u32) << 16) | v.minor as u32
             }
 

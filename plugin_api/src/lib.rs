@@ -8,7 +8,9 @@
 //!
 //! Every entry point catches panics and returns a typed [`PluginError`].
 
+pub mod analyzer;
 pub mod config;
+pub mod dml;
 pub mod error;
 pub mod export;
 pub mod guard;
@@ -16,6 +18,7 @@ pub mod log;
 pub mod manifest;
 pub mod module;
 pub mod plugin;
+pub mod relation_planner;
 pub mod runtime;
 pub mod safety;
 pub mod scalar_udf;

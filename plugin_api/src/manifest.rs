@@ -98,7 +98,7 @@ impl Capability {
             | Capability::PhysicalOptimizerRule
             | Capability::ConfigNamespace => Some(0),
             Capability::TableProviderFactory | Capability::TableProvider => Some(2),
-            _ => None,
+            Capability::AnalyzerRule | Capability::RelationPlanner | Capability::Dml => Some(3),
         }
     }
 }

@@ -12,7 +12,9 @@ use datafusion::prelude::SessionContext;
 use datafusion_ffi::config::extension_options::FFI_ExtensionOptions;
 use tokio::runtime::Handle;
 
+use crate::analyzer::PluginAnalyzerRule;
 use crate::error::{ErrorCode, PluginError};
+use crate::relation_planner::PluginRelationPlanner;
 use crate::manifest::{Capability, Manifest, ManifestDecl};
 use crate::version::{linked_datafusion_ffi_version, ARROW_VERSION, DATAFUSION_VERSION};
 
@@ -96,6 +98,8 @@ pub struct PluginExports {
     pub physical_optimizer_rules: Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>>,
     pub table_provider_factories: Vec<TableProviderFactoryExport>,
     pub table_providers: Vec<TableProviderExport>,
+    pub analyzer_rules: Vec<Arc<dyn PluginAnalyzerRule>>,
+    pub relation_planners: Vec<Arc<dyn PluginRelationPlanner>>,
 }
 
 impl std::fmt::Debug for PluginExports {
@@ -144,6 +148,18 @@ impl PluginExports {
         self
     }
 
+    /// An inspecting analyzer rule (ABI 1.3; Rust hosts only).
+    pub fn with_analyzer_rule(mut self, rule: Arc<dyn PluginAnalyzerRule>) -> Self {
+        self.analyzer_rules.push(rule);
+        self
+    }
+
+    /// A relation planner (ABI 1.3; Rust hosts only).
+    pub fn with_relation_planner(mut self, planner: Arc<dyn PluginRelationPlanner>) -> Self {
+        self.relation_planners.push(planner);
+        self
+    }
+
     /// The provider of `kind` opened with `options_json`.
     pub fn table_provider(&self, kind: &str, options_json: &str) -> Result<Arc<dyn TableProvider>, PluginError> {
         let export = self.table_providers.iter().find(|p| p.kind == kind).ok_or_else(|| {
@@ -167,6 +183,8 @@ impl PluginExports {
         self.physical_optimizer_rules.iter().for_each(|r| put(Capability::PhysicalOptimizerRule, r.name()));
         self.table_provider_factories.iter().for_each(|f| put(Capability::TableProviderFactory, &f.name));
         self.table_providers.iter().for_each(|p| put(Capability::TableProvider, &p.kind));
+        self.analyzer_rules.iter().for_each(|r| put(Capability::AnalyzerRule, r.name()));
+        self.relation_planners.iter().for_each(|r| put(Capability::RelationPlanner, r.name()));
         for names in out.values_mut() {
             names.sort();
         }
@@ -219,6 +237,16 @@ pub fn config_options_for(decl: &ManifestDecl, options_json: &str) -> Result<FFI
             }
         }
     }
+}
+
+/// Session options holding the plugin's namespace with the values a host sent as
+/// `settings_json` (see [`crate::config::settings_json`]), validated: an unknown key or a bad
+/// value is an `invalid_config` error naming the key.
+pub fn options_from_settings(decl: &ManifestDecl, settings_json: &str) -> Result<datafusion::config::ConfigOptions, PluginError> {
+    let bag = config_options_for(decl, settings_json).map_err(|e| e.with_code(ErrorCode::InvalidConfig))?;
+    let mut options = datafusion::config::ConfigOptions::new();
+    options.extensions.insert(bag);
+    Ok(options)
 }
 
 /// A session holding the plugin's own functions, used to decode expressions that hosts send

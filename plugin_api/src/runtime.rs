@@ -29,3 +29,20 @@ pub fn plugin_runtime() -> Result<Handle, PluginError> {
         Err(e) => Err(PluginError::new(ErrorCode::Internal, format!("could not start the plugin's tokio runtime: {e}"))),
     }
 }
+
+/// Runs `fut` to completion on the plugin runtime from synchronous code (ABI entry points,
+/// provider builders). Safe on any thread: a thread already inside a runtime (a host linking
+/// the rlib, whose tokio is this image's tokio) hands the wait to a scoped helper thread
+/// instead of nesting runtimes.
+pub fn block_on_plugin_runtime<T: Send>(fut: impl std::future::Future<Output = T> + Send) -> Result<T, PluginError> {
+    let handle = plugin_runtime()?;
+    if Handle::try_current().is_err() {
+        return Ok(handle.block_on(fut));
+    }
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| handle.block_on(fut))
+            .join()
+            .map_err(|_| PluginError::new(ErrorCode::Panic, "work on the plugin runtime panicked"))
+    })
+}

@@ -23,7 +23,9 @@ impl AbiVersion {
     ///   functions, physical optimizer rules, live object count.
     /// - 1.1: `register_config` + `invoke_scalar_udf`, the lean scalar invocation path
     ///   ([`crate::scalar_udf`]).
-    pub const CURRENT: AbiVersion = AbiVersion { major: 1, minor: 2 };
+    /// - 1.2: table provider factories, `create_table_provider`, `call_table_function`.
+    /// - 1.3: analyzer rules, relation planners, DML forwarding (`table_dml`).
+    pub const CURRENT: AbiVersion = AbiVersion { major: 1, minor: 3 };
 }
 
 impl std::fmt::Display for AbiVersion {

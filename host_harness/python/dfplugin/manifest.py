@@ -40,7 +40,7 @@ _HEADER = struct.Struct("<8sII")
 
 #: The plugin ABI this host implements (``major``, ``minor``); plugins of the same major and
 #: any minor up to this one (1.0, 1.1, 1.2) are accepted.
-HOST_ABI: Tuple[int, int] = (1, 2)
+HOST_ABI: Tuple[int, int] = (1, 3)
 
 #: Capability names in bit order (``Capability::ALL`` in ``plugin_api/src/manifest.rs``).
 KNOWN_CAPABILITIES: Tuple[str, ...] = (
@@ -67,9 +67,9 @@ CARRIED_SINCE_MINOR: Dict[str, Optional[int]] = {
     "config_namespace": 0,
     "table_provider_factory": 2,
     "table_provider": 2,
-    "analyzer_rule": None,
-    "relation_planner": None,
-    "dml": None,
+    "analyzer_rule": 3,
+    "relation_planner": 3,
+    "dml": 3,
 }
 
 #: Capabilities that name objects in the manifest's ``objects`` map.

@@ -8,7 +8,6 @@ use clap::{Parser, Subcommand, ValueEnum};
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::SessionContext;
-use datafusion::sql::parser::DFParser;
 use df_plugin_host::conform::{self, RustHost, Suite};
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
@@ -138,17 +137,14 @@ async fn sql(library: &Path, text: String, install: &InstallArgs) -> ExitCode {
         return refused(&e);
     }
     let ctx = SessionContext::new_with_state(builder.build());
-    let statements = match DFParser::parse_sql(&text) {
+    // Split first, parse each statement when it runs: a `SET datafusion.sql_parser.dialect`
+    // changes how the statements after it parse.
+    let statements = match df_plugin_host::sql::split_statements(&text) {
         Ok(s) => s,
         Err(e) => return failed(format!("could not parse SQL: {e}")),
     };
     for statement in statements {
-        let state = ctx.state();
-        let result = async {
-            let plan = state.statement_to_plan(statement).await?;
-            ctx.execute_logical_plan(plan).await?.collect().await
-        }
-        .await;
+        let result = async { df_plugin_host::sql::sql(&ctx, &statement).await?.collect().await }.await;
         match result {
             Ok(batches) => {
                 if batches.iter().any(|b| b.num_columns() > 0) {

@@ -31,6 +31,10 @@ pub struct ScanSummary {
     pub files_scanned: usize,
     /// Data files in the snapshot (or pinned by the provider's `files` option).
     pub files_total: usize,
+    /// The table's partition columns.
+    pub partition_columns: Vec<String>,
+    /// A pushed-down filter references a partition column.
+    pub partition_filter: bool,
 }
 
 /// Runs a deltalake plan in the plugin's execution environment.
@@ -50,12 +54,14 @@ impl DeltaTableExec {
         // Providers that do not know their snapshot's file count report what they read.
         summary.files_total = summary.files_total.max(summary.files_scanned);
         let label = format!(
-            "DeltaTableExec: table={}, version={}, files={}/{}, pruned={}",
+            "DeltaTableExec: table={}, version={}, files={}/{}, pruned={}, partition_columns=[{}], partition_filter={}",
             summary.table,
             summary.version,
             summary.files_scanned,
             summary.files_total,
-            summary.files_total.saturating_sub(summary.files_scanned)
+            summary.files_total.saturating_sub(summary.files_scanned),
+            summary.partition_columns.join(","),
+            summary.partition_filter
         );
         Self { inner, task_ctx, summary, label }
     }

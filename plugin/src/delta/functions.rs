@@ -176,6 +176,8 @@ impl TableProvider for PluginEnvProvider {
                 version: self.table.version().unwrap_or(0) as u64,
                 files_scanned: 0,
                 files_total: 0,
+                partition_columns: Vec::new(),
+                partition_filter: false,
             },
             spread_files: false,
         };

@@ -5,6 +5,7 @@
 //! ([`functions`]) — ends in the same [`DeltaProvider`]. The plugin owns the tokio runtime and
 //! the `RuntimeEnv` its scans use ([`runtime`]): datafusion-ffi shares neither with the host.
 
+pub mod dml;
 pub mod exec;
 pub mod factory;
 pub mod functions;
@@ -13,6 +14,7 @@ pub mod provider;
 pub mod runtime;
 pub mod storage;
 pub mod table;
+pub mod time_travel;
 pub mod write;
 
 /// The deltalake crate this plugin is built with (tests write oracle tables with it).

@@ -18,7 +18,9 @@ use super::exec::{spread_files, DeltaTableExec, ScanSummary};
 use super::options::{DeltaTableOptions, TableVersion};
 use super::runtime::{block_on_plugin_runtime, on_plugin_runtime, plugin_session, plugin_session_for};
 use super::table::{delta_error, in_table, map_delta_error, open_table};
+use super::dml::{check_writable, DeltaDml, DeltaDmlExec};
 use super::write::DeltaWriteExec;
+use crate::config::CodeAnatomyConfig;
 
 /// A loaded snapshot and the deltalake scan over it.
 #[derive(Clone)]
@@ -28,6 +30,7 @@ struct Loaded {
     files_total: usize,
     /// The table's protocol enables deletion vectors.
     deletion_vectors: bool,
+    partition_columns: Vec<String>,
 }
 
 struct Inner {
@@ -93,7 +96,8 @@ fn build_scan(options: &DeltaTableOptions, table: &DeltaTable, session: &dyn Ses
         .protocol()
         .reader_features()
         .is_some_and(|features| features.iter().any(|f| f.to_string() == "deletionVectors"));
-    Ok(Loaded { table: table.clone(), scan: Arc::new(scan), files_total, deletion_vectors })
+    let partition_columns = state.metadata().partition_columns().to_vec();
+    Ok(Loaded { table: table.clone(), scan: Arc::new(scan), files_total, deletion_vectors, partition_columns })
 }
 
 impl DeltaProvider {
@@ -188,7 +192,14 @@ impl TableProvider for DeltaProvider {
         let target = ScanTarget {
             table: loaded.table,
             provider: loaded.scan,
-            summary: ScanSummary { table: self.inner.options.table_uri.clone(), version, files_scanned: 0, files_total: loaded.files_total },
+            summary: ScanSummary {
+                table: self.inner.options.table_uri.clone(),
+                version,
+                files_scanned: 0,
+                files_total: loaded.files_total,
+                partition_columns: loaded.partition_columns.clone(),
+                partition_filter: false,
+            },
             spread_files: !loaded.deletion_vectors,
         };
         scan_in_plugin_env(host, target, projection, filters, limit).await
@@ -206,20 +217,32 @@ impl TableProvider for DeltaProvider {
         input: Arc<dyn ExecutionPlan>,
         insert_op: InsertOp,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        if self.inner.options.version != TableVersion::Latest || self.inner.options.files.is_some() {
+        check_writable(&self.inner.options, "INSERT")?;
+        let _ = host;
+        Ok(Arc::new(DeltaWriteExec::new(input, insert_op, self.inner.options.clone())?))
+    }
+
+    async fn delete_from(&self, host: &dyn Session, filters: Vec<Expr>) -> Result<Arc<dyn ExecutionPlan>> {
+        if filters.is_empty() && !CodeAnatomyConfig::from_config_options(host.config_options())?.dml_allow_full_table_delete {
             return Err(delta_error(
-                ErrorCode::InvalidArgument,
+                ErrorCode::PolicyViolation,
                 format!(
-                    "delta table '{}' is pinned (version {}{}); writes go to the latest version: register it \
-                     without 'version', 'timestamp' or 'files' to insert",
-                    self.inner.options.table_uri,
-                    self.inner.options.version,
-                    if self.inner.options.files.is_some() { ", pinned files" } else { "" }
+                    "DELETE without WHERE on delta table '{}' would delete every row; add a WHERE clause, or \
+                     SET codeanatomy.dml.allow_full_table_delete = true",
+                    self.inner.options.table_uri
                 ),
             ));
         }
-        let _ = host;
-        Ok(Arc::new(DeltaWriteExec::new(input, insert_op, self.inner.options.clone())?))
+        Ok(Arc::new(DeltaDmlExec::new(self.inner.options.clone(), DeltaDml::delete(filters))?))
+    }
+
+    async fn update(
+        &self,
+        _host: &dyn Session,
+        assignments: Vec<(String, Expr)>,
+        filters: Vec<Expr>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(Arc::new(DeltaDmlExec::new(self.inner.options.clone(), DeltaDml::update(assignments, filters))?))
     }
 }
 
@@ -246,7 +269,10 @@ pub(super) async fn scan_in_plugin_env(
     let session = plugin_session_for(host);
     let (projection, filters) = (projection.cloned(), filters.to_vec());
     on_plugin_runtime(async move {
-        let ScanTarget { table, provider, summary, spread_files: spread } = target;
+        let ScanTarget { table, provider, mut summary, spread_files: spread } = target;
+        summary.partition_filter = filters
+            .iter()
+            .any(|f| f.column_refs().iter().any(|c| summary.partition_columns.iter().any(|p| p == &c.name)));
         let uri = summary.table.clone();
         table.update_datafusion_session(&session).map_err(|e| map_delta_error(&uri, e))?;
         let plan = provider.scan(&session, projection.as_ref(), &filters, limit).await.map_err(|e| in_table(&uri, e))?;

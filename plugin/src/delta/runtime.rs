@@ -56,17 +56,7 @@ pub async fn on_plugin_runtime<T: Send + 'static>(fut: impl Future<Output = Resu
 }
 
 /// Runs `fut` to completion on the plugin runtime from synchronous code (table-function calls,
-/// provider builders). Safe on any thread: a thread already inside a runtime hands the wait to
-/// a scoped helper thread instead of nesting runtimes.
+/// provider builders); safe on any thread.
 pub fn block_on_plugin_runtime<T: Send>(fut: impl Future<Output = Result<T>> + Send) -> Result<T> {
-    let handle = plugin_runtime().map_err(DataFusionError::from)?;
-    if tokio::runtime::Handle::try_current().is_err() {
-        return handle.block_on(fut);
-    }
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| handle.block_on(fut))
-            .join()
-            .unwrap_or_else(|_| Err(runtime_error("Delta table work panicked")))
-    })
+    df_plugin_api::runtime::block_on_plugin_runtime(fut).map_err(DataFusionError::from)?
 }

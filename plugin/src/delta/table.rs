@@ -44,6 +44,30 @@ pub fn map_delta_error(uri: &str, err: DeltaTableError) -> DataFusionError {
     delta_error(code, format!("delta table '{uri}': {text}{hint}"))
 }
 
+/// Maps an error of a write to `table` (INSERT, DELETE, UPDATE). Rows rejected by the table's
+/// rules become an `invalid_argument` error listing the table's CHECK constraints and NOT NULL
+/// columns: deltalake's own message shows the rows but not the rule they broke.
+pub fn map_write_error(table: &DeltaTable, uri: &str, err: DeltaTableError) -> DataFusionError {
+    let text = err.to_string();
+    if !text.contains("failed validation check") && !text.contains("Invariant violations") {
+        return map_delta_error(uri, err);
+    }
+    let mut rules: Vec<String> = Vec::new();
+    if let Ok(state) = table.snapshot() {
+        let mut constraints: Vec<(&String, &String)> =
+            state.metadata().configuration().iter().filter(|(k, _)| k.starts_with("delta.constraints.")).collect();
+        constraints.sort();
+        rules.extend(constraints.into_iter().map(|(k, v)| format!("CHECK {} ({v})", k.trim_start_matches("delta.constraints."))));
+        let schema = state.schema();
+        rules.extend(schema.fields().filter(|f| !f.is_nullable()).map(|f| format!("{} NOT NULL", f.name())));
+    }
+    let rules = if rules.is_empty() { "none found".to_string() } else { rules.join(", ") };
+    delta_error(
+        ErrorCode::InvalidArgument,
+        format!("delta table '{uri}': rows violate the table's rules [{rules}]; nothing was written. {text}"),
+    )
+}
+
 fn builder(options: &DeltaTableOptions) -> Result<DeltaTableBuilder, DataFusionError> {
     storage::register_object_store_factories();
     let url = table_url(&options.table_uri)?;

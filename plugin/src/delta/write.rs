@@ -19,7 +19,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::options::DeltaTableOptions;
 use super::runtime::on_plugin_runtime;
-use super::table::{delta_error, map_delta_error, open_table};
+use super::table::{delta_error, map_write_error, open_table};
 
 /// Writes its input to a Delta table as one commit and returns the row count.
 #[derive(Debug)]
@@ -30,7 +30,8 @@ pub struct DeltaWriteExec {
     properties: Arc<PlanProperties>,
 }
 
-fn count_schema() -> SchemaRef {
+/// The schema of a DML plan's result: one `count` row.
+pub(super) fn count_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![Field::new("count", DataType::UInt64, false)]))
 }
 
@@ -46,14 +47,23 @@ impl DeltaWriteExec {
                 ))
             }
         };
-        let properties = Arc::new(PlanProperties::new(
-            EquivalenceProperties::new(count_schema()),
-            Partitioning::UnknownPartitioning(1),
-            EmissionType::Final,
-            Boundedness::Bounded,
-        ));
-        Ok(Self { input, mode, options, properties })
+        Ok(Self { input, mode, options, properties: count_properties() })
     }
+}
+
+/// Properties of a plan that returns one `count` row from one partition.
+pub(super) fn count_properties() -> Arc<PlanProperties> {
+    Arc::new(PlanProperties::new(
+        EquivalenceProperties::new(count_schema()),
+        Partitioning::UnknownPartitioning(1),
+        EmissionType::Final,
+        Boundedness::Bounded,
+    ))
+}
+
+/// A one-row `count` batch.
+pub(super) fn count_batch(rows: u64) -> Result<RecordBatch> {
+    RecordBatch::try_new(count_schema(), vec![Arc::new(UInt64Array::from(vec![rows]))]).map_err(Into::into)
 }
 
 impl DisplayAs for DeltaWriteExec {
@@ -109,15 +119,16 @@ impl ExecutionPlan for DeltaWriteExec {
                 // deltalake plans the write with its own session (it needs its own extension
                 // planner), on the plugin runtime.
                 let table = table
+                    .clone()
                     .write(batches)
                     .with_save_mode(mode)
                     .await
-                    .map_err(|e| map_delta_error(&uri, e))?;
+                    .map_err(|e| map_write_error(&table, &uri, e))?;
                 tracing::info!(target: "codeanatomy::delta", table = %uri, version = ?table.version(), rows, "delta commit written");
                 Ok(())
             })
             .await?;
-            RecordBatch::try_new(count_schema(), vec![Arc::new(UInt64Array::from(vec![rows as u64]))]).map_err(Into::into)
+            count_batch(rows as u64)
         };
         Ok(Box::pin(RecordBatchStreamAdapter::new(count_schema(), futures::stream::once(write).boxed())))
     }
