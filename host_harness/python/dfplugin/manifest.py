@@ -343,7 +343,8 @@ def check_compatibility(path: str, manifest: Dict[str, Any], host: Optional[Host
         if since is None or since > minor:
             raise PluginLoadError(
                 f"plugin '{path}' declares capability '{cap}', but its ABI {major}.{minor} has no way "
-                "to carry it; the manifest is inconsistent. Fix the plugin's MANIFEST and rebuild it",
+                f"to carry it ({'it needs ABI 1.' + str(since) if since is not None else 'no ABI carries it yet'}); "
+                "the manifest is inconsistent. Fix the plugin's MANIFEST and rebuild it",
                 kind="capability_not_carried",
                 path=path,
             )

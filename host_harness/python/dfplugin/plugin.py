@@ -535,7 +535,7 @@ class Plugin:
         ctx: Any,
         options: Optional[Mapping[str, Any]] = None,
         *,
-        skip_unavailable: bool = False,
+        skip_unavailable: bool = True,
     ) -> InstalledPlugin:
         """Installs every object of the plugin into ``ctx``. All or nothing.
 
@@ -551,9 +551,10 @@ class Plugin:
         Args:
             ctx: a ``datafusion.SessionContext``.
             options: configuration keys (validated by the plugin; errors name the key).
-            skip_unavailable: install what this host can when the plugin declares
-                capabilities datafusion-python cannot install (logged); by default that is
-                an error.
+            skip_unavailable: when the plugin declares capabilities datafusion-python cannot
+                install (analyzer rules, relation planners, DML: the Rust host's), install
+                the rest, log a warning per skipped capability and list them in the report's
+                ``not_installed`` (default); ``False`` makes that an error instead.
 
         Returns:
             The install report (also listed by ``SELECT * FROM dfplugin_loaded()``).

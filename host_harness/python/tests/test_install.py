@@ -418,20 +418,21 @@ def test_session_config_keeps_other_settings(plugin: dfplugin.Plugin) -> None:
     assert [r["value"] for r in rows] == ["1", "123"]
 
 
-def test_undeclarable_capability_is_refused_or_skipped_loudly(fixture_lib, caplog) -> None:
-    """A plugin declaring something datafusion-python cannot install: refused by default,
-    installed partially (and said so) with skip_unavailable=True."""
+def test_undeclarable_capability_is_skipped_loudly_or_refused(fixture_lib, caplog) -> None:
+    """A plugin declaring something datafusion-python cannot install: refused with
+    skip_unavailable=False; by default installed partially, with a warning and the report
+    saying what was left out."""
     good = dfplugin.load(fixture_lib("good"))
     manifest = good.manifest
     manifest["capabilities"] = manifest["capabilities"] + ["analyzer_rule"]
     fake = dfplugin.Plugin(good.path, manifest, good.library)
     ctx = datafusion.SessionContext()
     with pytest.raises(dfplugin.PluginInstallError) as e:
-        fake.install(ctx)
+        fake.install(ctx, skip_unavailable=False)
     assert e.value.kind == "capability_unavailable" and "analyzer_rule" in str(e.value)
     assert "fixture_echo" not in ctx.udfs()
     with caplog.at_level(logging.WARNING, logger="dfplugin"):
-        report = fake.install(ctx, skip_unavailable=True)
+        report = fake.install(ctx)
     assert report.not_installed == ["analyzer_rule"]
     assert "fixture_echo" in ctx.udfs()
     assert any("analyzer_rule" in r.getMessage() for r in caplog.records)
