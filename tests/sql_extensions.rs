@@ -226,6 +226,7 @@ async fn check_constraints_and_not_null_columns_are_enforced_and_the_table_is_un
         ("CHECK on insert", "INSERT INTO t VALUES (-1, 'a')"),
         ("CHECK on update", "UPDATE t SET id = -id WHERE part = 'b'"),
         ("NOT NULL on insert", "INSERT INTO t VALUES (NULL, 'a')"),
+        ("NOT NULL on update", "UPDATE t SET id = NULL WHERE part = 'c'"),
     ] {
         let err = run(&ctx, &[sql]).await.expect_err(what);
         let named = if what.starts_with("CHECK") {

@@ -31,7 +31,11 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 async fn main() {
     let runs = env_usize("BENCH_RUNS", 200);
     let tables = env_usize("BENCH_TABLES", 20);
-    let path = std::env::var("BENCH_PLUGIN").unwrap_or_else(|_| "target/release/libcodeanatomy_plugin.so".into());
+    let path = std::env::var("BENCH_PLUGIN").unwrap_or_else(|_| {
+        // target/release/deps/<bench> -> target/release/libcodeanatomy_plugin.so
+        let dir = std::env::current_exe().expect("exe").parent().and_then(|d| d.parent()).expect("target dir").to_path_buf();
+        dir.join("libcodeanatomy_plugin.so").display().to_string()
+    });
     let plugin = load(&path).unwrap_or_else(|e| panic!("load {path}: {e} (run `make build` first)"));
 
     let session = |with_policy: bool| {
