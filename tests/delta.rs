@@ -119,6 +119,8 @@ async fn explain_shows_partition_pruning_and_pushdown_is_exact_only_on_partition
         let text = format!("{plan:?}");
         // Three commits wrote 9 files; part = 'b' lives in 2 of them.
         assert!(text.contains("files=2/9, pruned=7"), "{label}: EXPLAIN shows pruning: {text}");
+        // A plain table (no reader features) is read as Parquet plus partition values.
+        assert!(text.contains("reader=parquet"), "{label}: direct Parquet read: {text}");
         let result = rows(&ctx, &format!("SELECT id FROM delta_scan('{uri}') WHERE part = 'b'")).await.expect("rows");
         assert_eq!(result, vec![vec!["1".to_string()], vec!["5".to_string()]], "{label}");
 

@@ -151,6 +151,36 @@ def test_sample_table_matches_oracle(plugin: dfplugin.Plugin, table: str) -> Non
     assert not failures, "\n".join(failures)
 
 
+#: Reader features that do not change how a data file's rows are read.
+_READ_NEUTRAL_FEATURES = {"timestampNtz", "v2Checkpoint", "vacuumProtocolCheck"}
+
+
+def _reader(plugin: dfplugin.Plugin, path: Path) -> str:
+    """Which reader the plugin's scan of ``path`` uses, from its EXPLAIN label."""
+    ctx = datafusion.SessionContext()
+    ctx.register_table("t", plugin.delta_table(path))
+    plan = " ".join(str(v) for v in ctx.sql("EXPLAIN SELECT * FROM t").to_arrow_table().column("plan").to_pylist())
+    assert "DeltaTableExec" in plan, plan
+    return plan.split("reader=")[1].split(",")[0].split()[0]
+
+
+def test_direct_parquet_reads_only_where_the_protocol_allows(plugin: dfplugin.Plugin) -> None:
+    """Plain tables are read as Parquet plus partition values (the rows are checked against
+    the oracle above); a reader feature that changes how rows are read keeps deltalake's scan."""
+    direct = []
+    for table in ORACLE_READABLE:
+        path = ROOT / table
+        oracle = deltalake.DeltaTable(str(path))
+        protocol = oracle.protocol()
+        features = set(protocol.reader_features or [])
+        reader = _reader(plugin, path)
+        if (protocol.min_reader_version > 1 and not features) or features - _READ_NEUTRAL_FEATURES:
+            assert reader == "deltalake", f"{table}: protocol {protocol} needs deltalake's reader, got {reader}"
+        if reader == "parquet":
+            direct.append(table)
+    assert len(direct) >= 10, f"only {len(direct)} sample tables read directly: {direct}"
+
+
 @pytest.mark.parametrize("table", ORACLE_UNREADABLE)
 def test_sample_table_the_oracle_cannot_read(plugin: dfplugin.Plugin, table: str) -> None:
     """The plugin refuses it with a clear error naming the table or its file, or, where it

@@ -35,6 +35,8 @@ pub struct ScanSummary {
     pub partition_columns: Vec<String>,
     /// A pushed-down filter references a partition column.
     pub partition_filter: bool,
+    /// The files are read as plain Parquet (`DirectScan`), not through deltalake's exec.
+    pub direct_read: bool,
 }
 
 /// Runs a deltalake plan in the plugin's execution environment.
@@ -54,14 +56,15 @@ impl DeltaTableExec {
         // Providers that do not know their snapshot's file count report what they read.
         summary.files_total = summary.files_total.max(summary.files_scanned);
         let label = format!(
-            "DeltaTableExec: table={}, version={}, files={}/{}, pruned={}, partition_columns=[{}], partition_filter={}",
+            "DeltaTableExec: table={}, version={}, files={}/{}, pruned={}, partition_columns=[{}], partition_filter={}, reader={}",
             summary.table,
             summary.version,
             summary.files_scanned,
             summary.files_total,
             summary.files_total.saturating_sub(summary.files_scanned),
             summary.partition_columns.join(","),
-            summary.partition_filter
+            summary.partition_filter,
+            if summary.direct_read { "parquet" } else { "deltalake" }
         );
         Self { inner, task_ctx, summary, label }
     }

@@ -178,8 +178,10 @@ impl TableProvider for PluginEnvProvider {
                 files_total: 0,
                 partition_columns: Vec::new(),
                 partition_filter: false,
+                direct_read: false,
             },
             spread_files: false,
+            direct: None,
         };
         scan_in_plugin_env(host, target, projection, filters, limit).await
     }

@@ -5,6 +5,7 @@
 //! ([`functions`]) — ends in the same [`DeltaProvider`]. The plugin owns the tokio runtime and
 //! the `RuntimeEnv` its scans use ([`runtime`]): datafusion-ffi shares neither with the host.
 
+pub mod direct_scan;
 pub mod dml;
 pub mod exec;
 pub mod factory;

@@ -14,6 +14,7 @@ use deltalake::delta_datafusion::{DeltaScanConfig, DeltaScanNext};
 use deltalake::DeltaTable;
 use df_plugin_api::{ErrorCode, PluginError, TableProviderBuilder};
 
+use super::direct_scan::{ineligible_reason, DirectScan};
 use super::exec::{spread_files, DeltaTableExec, ScanSummary};
 use super::options::{DeltaTableOptions, TableVersion};
 use super::runtime::{block_on_plugin_runtime, on_plugin_runtime, plugin_session, plugin_session_for};
@@ -31,6 +32,8 @@ struct Loaded {
     /// The table's protocol enables deletion vectors.
     deletion_vectors: bool,
     partition_columns: Vec<String>,
+    /// Reads this snapshot's files as plain Parquet where the protocol allows.
+    direct: Option<Arc<DirectScan>>,
 }
 
 struct Inner {
@@ -97,7 +100,17 @@ fn build_scan(options: &DeltaTableOptions, table: &DeltaTable, session: &dyn Ses
         .reader_features()
         .is_some_and(|features| features.iter().any(|f| f.to_string() == "deletionVectors"));
     let partition_columns = state.metadata().partition_columns().to_vec();
-    Ok(Loaded { table: table.clone(), scan: Arc::new(scan), files_total, deletion_vectors, partition_columns })
+    let protocol = state.protocol();
+    let reader_features = protocol.reader_features().map(|features| features.iter().map(|f| f.to_string()).collect());
+    let schema = scan.schema();
+    let direct = match ineligible_reason(protocol.min_reader_version(), reader_features, &schema, options.file_column.is_some()) {
+        Some(reason) => {
+            tracing::debug!(target: "codeanatomy::delta", table = %uri, %reason, "reads go through deltalake's scan");
+            None
+        }
+        None => DirectScan::new(&schema, &partition_columns, state.log_data().iter()).map(Arc::new),
+    };
+    Ok(Loaded { table: table.clone(), scan: Arc::new(scan), files_total, deletion_vectors, partition_columns, direct })
 }
 
 impl DeltaProvider {
@@ -199,8 +212,10 @@ impl TableProvider for DeltaProvider {
                 files_total: loaded.files_total,
                 partition_columns: loaded.partition_columns.clone(),
                 partition_filter: false,
+                direct_read: false,
             },
             spread_files: !loaded.deletion_vectors,
+            direct: loaded.direct.clone(),
         };
         scan_in_plugin_env(host, target, projection, filters, limit).await
     }
@@ -255,6 +270,8 @@ pub(super) struct ScanTarget {
     pub summary: ScanSummary,
     /// Spread whole files over the session's target partitions (not with deletion vectors).
     pub spread_files: bool,
+    /// Replaces deltalake's read with a plain Parquet read when the snapshot allows.
+    pub direct: Option<Arc<DirectScan>>,
 }
 
 /// Plans a deltalake provider's scan in the plugin's environment (runtime, `RuntimeEnv` with
@@ -269,13 +286,23 @@ pub(super) async fn scan_in_plugin_env(
     let session = plugin_session_for(host);
     let (projection, filters) = (projection.cloned(), filters.to_vec());
     on_plugin_runtime(async move {
-        let ScanTarget { table, provider, mut summary, spread_files: spread } = target;
+        let ScanTarget { table, provider, mut summary, spread_files: spread, direct } = target;
         summary.partition_filter = filters
             .iter()
             .any(|f| f.column_refs().iter().any(|c| summary.partition_columns.iter().any(|p| p == &c.name)));
         let uri = summary.table.clone();
         table.update_datafusion_session(&session).map_err(|e| map_delta_error(&uri, e))?;
         let plan = provider.scan(&session, projection.as_ref(), &filters, limit).await.map_err(|e| in_table(&uri, e))?;
+        let plan = match &direct {
+            Some(direct) => match direct.rewrite(&plan, &session, &filters, limit).await {
+                Some(plain) => {
+                    summary.direct_read = true;
+                    plain
+                }
+                None => plan,
+            },
+            None => plan,
+        };
         let plan = if spread { spread_files(plan, session.config().target_partitions())? } else { plan };
         let exec = DeltaTableExec::new(plan, session.task_ctx(), summary);
         tracing::debug!(target: "codeanatomy::delta", table = %uri, summary = ?exec.summary(), "delta scan planned");
