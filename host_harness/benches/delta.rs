@@ -7,11 +7,12 @@
 //! - a `ListingTable` over the table's Parquet files (hive partitioning on `bucket`).
 //!
 //! Run: `cargo bench -p df_plugin_host --bench delta` (after `make build`).
-//! Env: `BENCH_ROWS`, `BENCH_FILES`, `BENCH_RUNS` (default 5), `BENCH_DIR` (table location,
+//! Env: `BENCH_ROWS`, `BENCH_FILES`, `BENCH_RUNS` (default 11), `BENCH_DIR` (table location,
 //! default `target/bench-delta`), `BENCH_PLUGIN` (library path).
 
+mod support;
+
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use codeanatomy_plugin::delta::deltalake::arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray};
 use codeanatomy_plugin::delta::deltalake::arrow::datatypes::{DataType, Field, Schema};
@@ -70,15 +71,9 @@ async fn generate(dir: &std::path::Path, rows: usize, files: usize) {
         .expect("write benchmark table");
 }
 
-async fn time(ctx: &SessionContext, sql: &str) -> (Duration, usize) {
-    let start = Instant::now();
+async fn rows_of(ctx: &SessionContext, sql: &str) -> usize {
     let batches = ctx.sql(sql).await.expect("plan").collect().await.expect("run");
-    (start.elapsed(), batches.iter().map(|b| b.num_rows()).sum())
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
+    batches.iter().map(|b| b.num_rows()).sum()
 }
 
 fn files_in(plan: &Arc<dyn ExecutionPlan>) -> String {
@@ -89,14 +84,16 @@ fn files_in(plan: &Arc<dyn ExecutionPlan>) -> String {
     // DataSourceExec prints `file_groups={N groups: [[a, b], [c]]}`: count the files listed.
     let groups = text.split("file_groups=").nth(1).unwrap_or("");
     let listed = groups.split("]]").next().unwrap_or("");
-    (listed.matches(".snappy.parquet").count()).to_string()
+    let distinct: std::collections::BTreeSet<&str> =
+        listed.split(|c| c == '[' || c == ']' || c == ',').filter_map(|f| f.trim().split(':').next()).filter(|f| f.ends_with(".parquet")).collect();
+    distinct.len().to_string()
 }
 
 #[tokio::main]
 async fn main() {
     let rows = env_usize("BENCH_ROWS", 10_000_000);
     let files = env_usize("BENCH_FILES", 16);
-    let runs = env_usize("BENCH_RUNS", 5).max(1);
+    let runs = env_usize("BENCH_RUNS", 11).max(1);
     let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
     let dir = std::env::var("BENCH_DIR").map(Into::into).unwrap_or_else(|_| target.join(format!("bench-delta-{rows}-{files}")));
     let path = std::env::var("BENCH_PLUGIN").unwrap_or_else(|_| target.join("release/libcodeanatomy_plugin.so").display().to_string());
@@ -127,28 +124,33 @@ async fn main() {
         ("full scan aggregation", "SELECT bucket, count(*), sum(v), avg(x), max(length(path)) FROM t GROUP BY bucket".to_string()),
         ("selective (id range)", format!("SELECT count(*), sum(v) FROM t WHERE id BETWEEN {lo} AND {}", lo + 5000)),
     ];
-    println!("rows {rows}, {files} files, median of {runs} runs (after 1 warm-up), plugin {path}\n");
-    println!("| query | ListingTable ms | plugin Delta ms | ratio | files read: ListingTable / Delta |");
-    println!("|---|---|---|---|---|");
+    println!("rows {rows}, {files} files, {runs} paired runs (after 1 warm-up), plugin {path}\n");
+    println!("| query | ListingTable ms | plugin Delta ms | wall ratio | CPU ratio | files read: ListingTable / Delta |");
+    println!("|---|---|---|---|---|---|");
     for (label, sql) in queries {
         let (listing_plan, delta_plan) = (
             parquet_ctx.sql(&sql).await.expect("plan").create_physical_plan().await.expect("physical"),
             delta_ctx.sql(&sql).await.expect("plan").create_physical_plan().await.expect("physical"),
         );
-        let (_, a) = time(&parquet_ctx, &sql).await;
-        let (_, b) = time(&delta_ctx, &sql).await;
+        let (a, b) = (rows_of(&parquet_ctx, &sql).await, rows_of(&delta_ctx, &sql).await);
         assert_eq!(a, b, "{label}: both scans return the same number of rows");
-        let (mut tl, mut td) = (Vec::new(), Vec::new());
-        for _ in 0..runs {
-            tl.push(time(&parquet_ctx, &sql).await.0);
-            td.push(time(&delta_ctx, &sql).await.0);
-        }
-        let (ml, md) = (median(tl), median(td));
+        let (listing, delta, sql) = (&parquet_ctx, &delta_ctx, sql.as_str());
+        let c = support::compare(
+            runs,
+            || async move {
+                rows_of(listing, sql).await;
+            },
+            || async move {
+                rows_of(delta, sql).await;
+            },
+        )
+        .await;
         println!(
-            "| {label} | {:.1} | {:.1} | {:.3} | {} / {} |",
-            ml.as_secs_f64() * 1e3,
-            md.as_secs_f64() * 1e3,
-            md.as_secs_f64() / ml.as_secs_f64(),
+            "| {label} | {:.1} | {:.1} | {:.3} | {:.3} | {} / {} |",
+            c.baseline_ms,
+            c.candidate_ms,
+            c.wall_ratio,
+            c.cpu_ratio,
             files_in(&listing_plan),
             files_in(&delta_plan)
         );

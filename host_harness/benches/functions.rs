@@ -3,10 +3,12 @@
 //!
 //! Run: `cargo bench -p df_plugin_host --bench functions` (after `make build`).
 //! Env: `BENCH_ROWS` (default 10_000_000), `BENCH_RUNS` (default 5), `BENCH_PLUGIN` (path).
-//! Prints a Markdown table of medians and through-FFI / native ratios.
+//! Prints a Markdown table: median wall times, and the medians of the per-pair wall and CPU
+//! ratios (pairs alternate which side runs first; see `support`).
+
+mod support;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use codeanatomy_plugin::CodeAnatomy;
 use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
@@ -64,22 +66,15 @@ fn session(plugin: &Arc<LoadedPlugin>, batch_size: usize, data: Arc<MemTable>) -
     ctx
 }
 
-async fn time(ctx: &SessionContext, sql: &str) -> Duration {
-    let start = Instant::now();
+async fn run(ctx: &SessionContext, sql: &str) {
     let batches = ctx.sql(sql).await.expect("plan").collect().await.expect("run");
     std::hint::black_box(batches);
-    start.elapsed()
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
 }
 
 #[tokio::main]
 async fn main() {
     let rows: usize = std::env::var("BENCH_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000_000);
-    let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
+    let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(11);
     let path = std::env::var("BENCH_PLUGIN").unwrap_or_else(|_| {
         let dir = std::env::current_exe().expect("exe").parent().and_then(|d| d.parent()).expect("target dir").to_path_buf();
         dir.join("libcodeanatomy_plugin.so").display().to_string()
@@ -92,27 +87,19 @@ async fn main() {
         ("col_to_byte", "SELECT max(col_to_byte(s, 5, 'UTF16')) FROM t"),
         ("arg_max", "SELECT count(x) FROM (SELECT g, arg_max(s, k) AS x FROM t GROUP BY g)"),
     ];
-    println!("rows {rows}, {PARTITIONS} partitions, median of {runs} runs (after 1 warm-up), plugin {path}\n");
-    println!("| function | batch size | native ms | through dlopen ms | ratio |");
-    println!("|---|---|---|---|---|");
+    println!("rows {rows}, {PARTITIONS} partitions, {runs} paired runs (after 1 warm-up), plugin {path}\n");
+    println!("| function | batch size | native ms | through dlopen ms | wall ratio | CPU ratio |");
+    println!("|---|---|---|---|---|---|");
     for batch_size in [8192usize, 1024] {
         let data = table(rows, batch_size);
         let n = session(&native, batch_size, Arc::clone(&data));
         let d = session(&dynamic, batch_size, Arc::clone(&data));
         for (name, sql) in queries {
-            time(&n, sql).await;
-            time(&d, sql).await;
-            let (mut tn, mut td) = (Vec::new(), Vec::new());
-            for _ in 0..runs {
-                tn.push(time(&n, sql).await);
-                td.push(time(&d, sql).await);
-            }
-            let (mn, md) = (median(tn), median(td));
+            let (native, dynamic) = (&n, &d);
+            let c = support::compare(runs, || run(native, sql), || run(dynamic, sql)).await;
             println!(
-                "| {name} | {batch_size} | {:.1} | {:.1} | {:.3} |",
-                mn.as_secs_f64() * 1e3,
-                md.as_secs_f64() * 1e3,
-                md.as_secs_f64() / mn.as_secs_f64()
+                "| {name} | {batch_size} | {:.1} | {:.1} | {:.3} | {:.3} |",
+                c.baseline_ms, c.candidate_ms, c.wall_ratio, c.cpu_ratio
             );
         }
     }

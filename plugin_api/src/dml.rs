@@ -25,6 +25,8 @@ use datafusion::catalog::TableProviderFactory;
 use datafusion::logical_expr::CreateExternalTable;
 use datafusion_proto::bytes::Serializeable;
 
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+
 use crate::config::settings_json;
 use crate::error::{ErrorCode, PluginError};
 use crate::export::{exported_state, Exported};
@@ -188,7 +190,7 @@ impl TableProvider for AbiTableProvider {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        self.inner.scan(state, projection, filters, limit).await
+        self.inner.scan(&scan_session(state), projection, filters, limit).await
     }
 
     fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
@@ -237,4 +239,18 @@ impl TableProviderFactory for AbiTableProviderFactory {
         let provider = self.inner.create(state, cmd).await?;
         Ok(AbiTableProvider::wrap(&self.plugin, self.namespace.as_deref(), provider, self.dml))
     }
+}
+
+/// The session a plugin provider's `scan` receives: the host's configuration (batch size,
+/// target partitions, Parquet and plugin settings) and runtime, and nothing registered.
+///
+/// datafusion-ffi converts the session it is given for every scan: each of the host's scalar,
+/// aggregate and window functions is exported and imported again (hundreds of FFI objects,
+/// most of a millisecond per scan). Filters arrive already resolved, so a provider's scan has
+/// no use for the registries; providers that need host functions can hold them themselves.
+pub fn scan_session(host: &dyn Session) -> SessionState {
+    SessionStateBuilder::new()
+        .with_config(host.config().clone())
+        .with_runtime_env(Arc::clone(host.runtime_env()))
+        .build()
 }

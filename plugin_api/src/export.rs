@@ -36,8 +36,26 @@ pub struct ExportedState {
     pub manifest: Manifest,
     manifest_json: CString,
     runtime: Handle,
-    /// Kept alive for the process: exported table functions hold weak references to it.
     task_ctx: Arc<SessionContext>,
+    /// Kept alive for the process: exported providers and table functions hold weak
+    /// references to it.
+    task_ctx_provider: Arc<FrozenTaskContext>,
+}
+
+/// The plugin session's task context, built once.
+///
+/// datafusion-ffi asks the provider for a task context on every call that decodes
+/// expressions (each `supports_filters_pushdown`, each scan). Building one from a
+/// `SessionContext` copies every function registry (~400 entries with their names): most of
+/// a millisecond of planning per query. The plugin's registries never change after start-up,
+/// so one context serves every call.
+#[derive(Debug)]
+struct FrozenTaskContext(Arc<datafusion::execution::TaskContext>);
+
+impl TaskContextProvider for FrozenTaskContext {
+    fn task_ctx(&self) -> Arc<datafusion::execution::TaskContext> {
+        Arc::clone(&self.0)
+    }
 }
 
 impl ExportedState {
@@ -50,10 +68,10 @@ impl ExportedState {
         &self.runtime
     }
 
-    /// The plugin's own session as a task-context provider. It shares the allocation of
-    /// `task_ctx`, so the weak reference datafusion-ffi keeps stays valid for the process.
+    /// The plugin's own session as a task-context provider. It shares the allocation held by
+    /// this state, so the weak reference datafusion-ffi keeps stays valid for the process.
     pub(crate) fn task_context_provider(&self) -> Arc<dyn TaskContextProvider> {
-        Arc::clone(&self.task_ctx) as Arc<dyn TaskContextProvider>
+        Arc::clone(&self.task_ctx_provider) as Arc<dyn TaskContextProvider>
     }
 
     /// The factory `name` for FFI, encoding plans with `codec` when the host gave one.
@@ -118,7 +136,8 @@ fn build_state<P: Plugin>() -> Result<ExportedState, PluginError> {
         .map_err(|_| PluginError::new(ErrorCode::Internal, "manifest JSON contains a NUL byte"))?;
     let task_ctx = plugin_task_context(&exports);
     tracing::info!(target: "df_plugin", objects = ?exports.names(), "plugin exports built");
-    Ok(ExportedState { exports, manifest, manifest_json, runtime, task_ctx })
+    let task_ctx_provider = Arc::new(FrozenTaskContext(task_ctx.task_ctx()));
+    Ok(ExportedState { exports, manifest, manifest_json, runtime, task_ctx, task_ctx_provider })
 }
 
 static IMAGE_INIT: Once = Once::new();
