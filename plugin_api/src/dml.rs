@@ -81,7 +81,7 @@ pub extern "C" fn table_dml<P: Exported>(table: &FFI_TableProvider, request: Dml
             PluginError::new(ErrorCode::Unsupported, format!("DML operation number {} is unknown to this plugin", request.op))
         })?;
         let provider = <Arc<dyn TableProvider>>::from(table);
-        let task_ctx = state.session().task_ctx();
+        let task_ctx = state.task_ctx();
         let decode = |bytes: &RVec<u8>| {
             Expr::from_bytes_with_ctx(bytes.as_slice(), &task_ctx).map_err(|e| PluginError::from_datafusion(&e, ErrorCode::InvalidArgument))
         };

@@ -68,6 +68,11 @@ impl ExportedState {
         &self.runtime
     }
 
+    /// The plugin session's task context, for decoding host expressions (built once).
+    pub(crate) fn task_ctx(&self) -> Arc<datafusion::execution::TaskContext> {
+        self.task_ctx_provider.task_ctx()
+    }
+
     /// The plugin's own session as a task-context provider. It shares the allocation held by
     /// this state, so the weak reference datafusion-ffi keeps stays valid for the process.
     pub(crate) fn task_context_provider(&self) -> Arc<dyn TaskContextProvider> {

@@ -38,7 +38,7 @@ pub extern "C" fn call_table_function<P: Exported>(
             PluginError::new(ErrorCode::UnknownObject, format!("this plugin exports no table function named '{name}'"))
         })?;
         let session = state.session();
-        let task_ctx = session.task_ctx();
+        let task_ctx = state.task_ctx();
         let exprs = args
             .iter()
             .map(|bytes| Expr::from_bytes_with_ctx(bytes.as_slice(), &task_ctx))

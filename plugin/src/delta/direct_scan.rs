@@ -87,13 +87,16 @@ impl DirectScan {
             schema.metadata().clone(),
         ));
         let mut partition_values = HashMap::new();
-        for file in files {
-            let raw = file.partition_values_map();
-            let values = partition_fields
-                .iter()
-                .map(|field| partition_value(raw.get(field.name()).cloned().flatten(), field.data_type()))
-                .collect::<Option<Vec<_>>>()?;
-            partition_values.insert(file.path().into_owned(), values);
+        // Unpartitioned tables keep no per-file entry: every file's values are empty.
+        if !partition_fields.is_empty() {
+            for file in files {
+                let raw = file.partition_values_map();
+                let values = partition_fields
+                    .iter()
+                    .map(|field| partition_value(raw.get(field.name()).cloned().flatten(), field.data_type()))
+                    .collect::<Option<Vec<_>>>()?;
+                partition_values.insert(file.path().into_owned(), values);
+            }
         }
         Some(Self { file_schema, partition_fields, partition_values })
     }
@@ -120,7 +123,7 @@ impl DirectScan {
         let mut files = Vec::new();
         for file in config.file_groups.iter().flat_map(|g| g.iter()) {
             let mut file = file.clone();
-            file.partition_values = self.values_for(file.object_meta.location.as_ref())?.clone();
+            file.partition_values = self.values_for(file.object_meta.location.as_ref())?;
             // deltalake's statistics describe its own column layout, not this one.
             file.statistics = None;
             files.push(file);
@@ -161,13 +164,17 @@ impl DirectScan {
     }
 
     /// Partition values of the file at object-store `location` (which ends with the file's
-    /// table-relative path).
-    fn values_for(&self, location: &str) -> Option<&Vec<ScalarValue>> {
-        let decoded = percent_decode(location)?;
-        if let Some(values) = self.partition_values.get(&decoded) {
-            return Some(values);
+    /// table-relative path); empty for an unpartitioned table.
+    fn values_for(&self, location: &str) -> Option<Vec<ScalarValue>> {
+        if self.partition_fields.is_empty() {
+            return Some(Vec::new());
         }
-        decoded.match_indices('/').find_map(|(i, _)| self.partition_values.get(&decoded[i + 1..]))
+        let decoded = percent_decode(location)?;
+        let values = match self.partition_values.get(&decoded) {
+            Some(values) => values,
+            None => decoded.match_indices('/').find_map(|(i, _)| self.partition_values.get(&decoded[i + 1..]))?,
+        };
+        Some(values.clone())
     }
 }
 
