@@ -16,7 +16,8 @@ use df_plugin_api::manifest::{Capability, Manifest};
 use df_plugin_api::module::PluginModuleRef;
 use df_plugin_api::plugin::config_options_for;
 use df_plugin_api::analyzer::AbiAnalyzerRule;
-use df_plugin_api::dml::{AbiTableProvider, AbiTableProviderFactory, TableDmlFn};
+use df_plugin_api::dml::{AbiTableProvider, AbiTableProviderFactory};
+use df_plugin_api::scan::TableCalls;
 use df_plugin_api::relation_planner::AbiRelationPlanner;
 use df_plugin_api::scalar_udf::AbiScalarUdf;
 use df_plugin_api::table_function::AbiTableFunction;
@@ -358,7 +359,7 @@ impl LoadedPlugin {
                 .into_iter()
                 .map(|f| {
                     let inner = <Arc<dyn TableProviderFactory>>::from(&f.factory);
-                    let factory = AbiTableProviderFactory::new(self.name(), self.namespace(), inner, self.table_dml());
+                    let factory = AbiTableProviderFactory::new(self.name(), self.namespace(), inner, self.table_calls());
                     (f.name.to_string(), Arc::new(factory) as Arc<dyn TableProviderFactory>)
                 })
                 .collect(),
@@ -390,9 +391,9 @@ impl LoadedPlugin {
         self.manifest.config.as_ref().map(|c| c.namespace.as_str())
     }
 
-    /// DML forwarding, when the plugin's ABI has it (1.3+).
-    fn table_dml(&self) -> Option<TableDmlFn> {
-        self.module().table_dml()
+    /// The ABI's table calls (DML forwarding from 1.3, `scan_table` from 1.4).
+    fn table_calls(&self) -> TableCalls {
+        TableCalls::of(self.module())
     }
 
     /// Refuses, clearly, a capability this plugin's ABI minor cannot carry.
@@ -429,7 +430,7 @@ impl LoadedPlugin {
         let mut planners = Vec::new();
         if let (Some(names), Some(call)) = (module.relation_planners(), module.plan_relation()) {
             for name in unwrap_plugin(path, "relation_planners", names())? {
-                planners.push(AbiRelationPlanner::new(name.as_str(), self.name(), namespace, call, module.table_dml()));
+                planners.push(AbiRelationPlanner::new(name.as_str(), self.name(), namespace, call, TableCalls::of(*module)));
             }
         }
         Ok((rules, planners))
@@ -465,7 +466,7 @@ impl LoadedPlugin {
             });
         };
         let ffi = unwrap_plugin(&self.path, "create_table_provider", create(RStr::from_str(kind), RStr::from_str(options_json)))?;
-        Ok(Arc::new(AbiTableProvider::new(self.name(), self.namespace(), ffi, self.table_dml())))
+        Ok(Arc::new(AbiTableProvider::new(self.name(), self.namespace(), ffi, self.table_calls())))
     }
 
     fn options_or_plugin_error(&self, entry: &'static str, error: PluginError) -> HostError {

@@ -100,6 +100,10 @@ impl Plugin for CodeAnatomy {
             .with_analyzer_rule(Arc::new(rules::policy::SqlPolicy))
             .with_relation_planner(Arc::new(delta::time_travel::DeltaTimeTravel)))
     }
+
+    fn host_executable(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> Option<df_plugin_api::scan::HostExecutable> {
+        delta::exec::host_executable(plan)
+    }
 }
 
 df_plugin_api::export_plugin!(CodeAnatomy);

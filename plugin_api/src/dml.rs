@@ -25,14 +25,14 @@ use datafusion::catalog::TableProviderFactory;
 use datafusion::logical_expr::CreateExternalTable;
 use datafusion_proto::bytes::Serializeable;
 
-use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
-
 use crate::config::settings_json;
 use crate::error::{ErrorCode, PluginError};
 use crate::export::{exported_state, Exported};
 use crate::guard::guard_ffi;
 use crate::plugin::options_from_settings;
 use crate::runtime::block_on_plugin_runtime;
+use crate::scalar_udf::ConfigCache;
+use crate::scan::{scan_session, scan_through_abi, PluginScanExec, TableCalls};
 
 /// The DML operations this ABI forwards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,22 +115,31 @@ pub struct AbiTableProvider {
     namespace: Option<String>,
     ffi: FFI_TableProvider,
     inner: Arc<dyn TableProvider>,
-    dml: Option<TableDmlFn>,
+    calls: TableCalls,
+    config: ConfigCache,
 }
 
 impl AbiTableProvider {
-    /// Wraps the provider `ffi` of `plugin`; `dml` is `None` for a plugin built before ABI 1.3.
-    pub fn new(plugin: &str, namespace: Option<&str>, ffi: FFI_TableProvider, dml: Option<TableDmlFn>) -> Self {
+    /// Wraps the provider `ffi` of `plugin`; `calls` are the plugin's ABI table calls (fields
+    /// of an older ABI are `None`).
+    pub fn new(plugin: &str, namespace: Option<&str>, ffi: FFI_TableProvider, calls: TableCalls) -> Self {
         let inner = <Arc<dyn TableProvider>>::from(&ffi);
-        Self { plugin: plugin.to_string(), namespace: namespace.map(str::to_string), ffi, inner, dml }
+        Self {
+            plugin: plugin.to_string(),
+            namespace: namespace.map(str::to_string),
+            ffi,
+            inner,
+            calls,
+            config: ConfigCache::default(),
+        }
     }
 
     /// `provider` as a plugin's table: a datafusion-ffi proxy is wrapped so DML reaches the
     /// plugin; a provider of a plugin linked in-process is returned as is (its own
     /// `delete_from` / `update` run directly).
-    pub fn wrap(plugin: &str, namespace: Option<&str>, provider: Arc<dyn TableProvider>, dml: Option<TableDmlFn>) -> Arc<dyn TableProvider> {
+    pub fn wrap(plugin: &str, namespace: Option<&str>, provider: Arc<dyn TableProvider>, calls: TableCalls) -> Arc<dyn TableProvider> {
         match provider.downcast_ref::<ForeignTableProvider>() {
-            Some(foreign) => Arc::new(Self::new(plugin, namespace, foreign.0.clone(), dml)),
+            Some(foreign) => Arc::new(Self::new(plugin, namespace, foreign.0.clone(), calls)),
             None => provider,
         }
     }
@@ -141,7 +150,7 @@ impl AbiTableProvider {
     }
 
     fn forward(&self, state: &dyn Session, op: DmlOp, filters: &[Expr], assignments: &[(String, Expr)]) -> Result<Arc<dyn ExecutionPlan>> {
-        let Some(call) = self.dml else {
+        let Some(call) = self.calls.dml else {
             return Err(PluginError::new(
                 ErrorCode::Unsupported,
                 format!(
@@ -190,7 +199,12 @@ impl TableProvider for AbiTableProvider {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        self.inner.scan(&scan_session(state), projection, filters, limit).await
+        // ABI 1.4: one call with the session options as a cached handle; the plan may come
+        // back as one the host runs itself.
+        if let Some(plan) = scan_through_abi(&self.calls, &self.config, &self.ffi, &self.schema(), state, projection, filters, limit) {
+            return plan;
+        }
+        Ok(PluginScanExec::wrap(self.inner.scan(&scan_session(state), projection, filters, limit).await?))
     }
 
     fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
@@ -224,12 +238,12 @@ pub struct AbiTableProviderFactory {
     plugin: String,
     namespace: Option<String>,
     inner: Arc<dyn TableProviderFactory>,
-    dml: Option<TableDmlFn>,
+    calls: TableCalls,
 }
 
 impl AbiTableProviderFactory {
-    pub fn new(plugin: &str, namespace: Option<&str>, inner: Arc<dyn TableProviderFactory>, dml: Option<TableDmlFn>) -> Self {
-        Self { plugin: plugin.to_string(), namespace: namespace.map(str::to_string), inner, dml }
+    pub fn new(plugin: &str, namespace: Option<&str>, inner: Arc<dyn TableProviderFactory>, calls: TableCalls) -> Self {
+        Self { plugin: plugin.to_string(), namespace: namespace.map(str::to_string), inner, calls }
     }
 }
 
@@ -237,20 +251,6 @@ impl AbiTableProviderFactory {
 impl TableProviderFactory for AbiTableProviderFactory {
     async fn create(&self, state: &dyn Session, cmd: &CreateExternalTable) -> Result<Arc<dyn TableProvider>> {
         let provider = self.inner.create(state, cmd).await?;
-        Ok(AbiTableProvider::wrap(&self.plugin, self.namespace.as_deref(), provider, self.dml))
+        Ok(AbiTableProvider::wrap(&self.plugin, self.namespace.as_deref(), provider, self.calls))
     }
-}
-
-/// The session a plugin provider's `scan` receives: the host's configuration (batch size,
-/// target partitions, Parquet and plugin settings) and runtime, and nothing registered.
-///
-/// datafusion-ffi converts the session it is given for every scan: each of the host's scalar,
-/// aggregate and window functions is exported and imported again (hundreds of FFI objects,
-/// most of a millisecond per scan). Filters arrive already resolved, so a provider's scan has
-/// no use for the registries; providers that need host functions can hold them themselves.
-pub fn scan_session(host: &dyn Session) -> SessionState {
-    SessionStateBuilder::new()
-        .with_config(host.config().clone())
-        .with_runtime_env(Arc::clone(host.runtime_env()))
-        .build()
 }

@@ -328,6 +328,7 @@ fn module_of<P: Exported>() -> PluginModuleRef {
         relation_planners: crate::relation_planner::relation_planners::<P>,
         plan_relation: crate::relation_planner::plan_relation::<P>,
         table_dml: crate::dml::table_dml::<P>,
+        scan_table: crate::scan::scan_table::<P>,
     }
     .leak_into_prefix()
 }

@@ -22,6 +22,7 @@ pub mod relation_planner;
 pub mod runtime;
 pub mod safety;
 pub mod scalar_udf;
+pub mod scan;
 pub mod table_function;
 pub mod version;
 

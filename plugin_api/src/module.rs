@@ -35,6 +35,7 @@ use crate::scalar_udf::{ConfigHandle, InvokeScalarUdfFn};
 use crate::table_function::CallTableFunctionFn;
 use crate::{analyzer::AnalyzePlanFn, dml::TableDmlFn, relation_planner::PlanRelationFn};
 use crate::log::LogSink;
+use crate::scan::ScanTableFn;
 use crate::version::AbiVersion;
 
 /// A table function with the name it is registered under (datafusion-ffi's
@@ -133,6 +134,12 @@ pub struct PluginModule {
     /// `DELETE` / `UPDATE` / `TRUNCATE` on a provider of this plugin ([`crate::dml`]).
     #[sabi(unsafe_opaque_field)]
     pub table_dml: TableDmlFn,
+
+    // ---- ABI 1.4 ----------------------------------------------------------------------
+    /// Scans a provider of this plugin with session options from `register_config`; the
+    /// answer may include a plan the host runs itself ([`crate::scan`]).
+    #[sabi(unsafe_opaque_field)]
+    pub scan_table: ScanTableFn,
 }
 
 impl RootModule for PluginModuleRef {
@@ -146,7 +153,7 @@ impl RootModule for PluginModuleRef {
 ///
 /// abi_stable accepts a library whose prefix type has *more* fields than the interface (an
 /// older host), not fewer. So a library of an older minor is checked against that minor's
-/// frozen interface ([`v1_2`]) and then read through the current one: the fields it lacks are
+/// frozen interface ([`v1_2`], [`v1_3`]) and then read through the current one: the fields it lacks are
 /// not accessible in its own prefix metadata, so their accessors return `None`.
 pub fn checked_root_module(header: &abi_stable::library::LibHeader, minor: u16) -> Result<PluginModuleRef, abi_stable::library::LibraryError> {
     if minor == 2 {
@@ -155,6 +162,11 @@ pub fn checked_root_module(header: &abi_stable::library::LibHeader, minor: u16) 
         // fields have the layout just checked, and every later field is read only through an
         // accessor that first consults the library's own field-accessibility bits.
         return Ok(unsafe { std::mem::transmute::<v1_2::PluginModuleRef, PluginModuleRef>(module) });
+    }
+    if minor == 3 {
+        let module = header.check_layout::<v1_3::PluginModuleRef>()?;
+        // SAFETY: as for 1.2, with the first 20 fields checked.
+        return Ok(unsafe { std::mem::transmute::<v1_3::PluginModuleRef, PluginModuleRef>(module) });
     }
     header.check_layout::<PluginModuleRef>()
 }
@@ -200,6 +212,62 @@ pub mod v1_2 {
             extern "C" fn(kind: RStr<'_>, options_json: RStr<'_>) -> RResult<FFI_TableProvider, PluginError>,
         #[sabi(unsafe_opaque_field)]
         pub call_table_function: CallTableFunctionFn,
+    }
+
+    impl RootModule for PluginModuleRef {
+        declare_root_module_statics! {PluginModuleRef}
+        const BASE_NAME: &'static str = "df_plugin";
+        const NAME: &'static str = "df_plugin";
+        const VERSION_STRINGS: VersionStrings = package_version_strings!();
+    }
+}
+
+/// See [`v1_2`]. Never edit.
+#[doc(hidden)]
+pub mod v1_3 {
+    use super::*;
+
+    /// The root module as ABI 1.3 defined it.
+    #[repr(C)]
+    #[derive(StableAbi)]
+    #[sabi(kind(Prefix(prefix_ref = PluginModuleRef, prefix_fields = PluginModulePrefix)))]
+    pub struct PluginModule {
+        pub abi_version: AbiVersion,
+        pub manifest_json: extern "C" fn() -> RResult<RString, PluginError>,
+        pub set_log_sink: extern "C" fn(sink: LogSink),
+        #[sabi(unsafe_opaque_field)]
+        pub config_options: extern "C" fn(options_json: RStr<'_>) -> RResult<FFI_ExtensionOptions, PluginError>,
+        #[sabi(unsafe_opaque_field)]
+        pub scalar_udfs: extern "C" fn() -> RResult<RVec<FFI_ScalarUDF>, PluginError>,
+        #[sabi(unsafe_opaque_field)]
+        pub aggregate_udfs: extern "C" fn() -> RResult<RVec<FFI_AggregateUDF>, PluginError>,
+        #[sabi(unsafe_opaque_field)]
+        pub window_udfs: extern "C" fn() -> RResult<RVec<FFI_WindowUDF>, PluginError>,
+        #[sabi(unsafe_opaque_field)]
+        pub table_functions: extern "C" fn() -> RResult<RVec<NamedTableFunction>, PluginError>,
+        #[sabi(unsafe_opaque_field)]
+        pub physical_optimizer_rules: extern "C" fn() -> RResult<RVec<FFI_PhysicalOptimizerRule>, PluginError>,
+        #[sabi(last_prefix_field)]
+        pub live_objects: extern "C" fn() -> u64,
+        #[sabi(unsafe_opaque_field)]
+        pub register_config: extern "C" fn(options: FFI_ConfigOptions) -> RResult<ConfigHandle, PluginError>,
+        #[sabi(unsafe_opaque_field)]
+        pub invoke_scalar_udf: InvokeScalarUdfFn,
+        #[sabi(unsafe_opaque_field)]
+        pub table_provider_factories: extern "C" fn() -> RResult<RVec<NamedTableProviderFactory>, PluginError>,
+        #[sabi(unsafe_opaque_field)]
+        pub create_table_provider:
+            extern "C" fn(kind: RStr<'_>, options_json: RStr<'_>) -> RResult<FFI_TableProvider, PluginError>,
+        #[sabi(unsafe_opaque_field)]
+        pub call_table_function: CallTableFunctionFn,
+        pub analyzer_rules: extern "C" fn() -> RResult<RVec<RString>, PluginError>,
+        #[sabi(unsafe_opaque_field)]
+        pub analyze_plan: AnalyzePlanFn,
+        pub relation_planners: extern "C" fn() -> RResult<RVec<RString>, PluginError>,
+        #[sabi(unsafe_opaque_field)]
+        pub plan_relation: PlanRelationFn,
+        #[sabi(unsafe_opaque_field)]
+        pub table_dml: TableDmlFn,
     }
 
     impl RootModule for PluginModuleRef {

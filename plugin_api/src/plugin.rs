@@ -38,6 +38,15 @@ pub trait Plugin: 'static {
     /// Builds every exported object. Called once per process (the result is cached); must
     /// export exactly the objects [`Self::MANIFEST`] declares, which the host verifies.
     fn build(ctx: &PluginContext) -> Result<PluginExports, PluginError>;
+
+    /// The part of a scan plan of this plugin's providers that a Rust host may run itself
+    /// (ABI 1.4 `scan_table`): DataFusion's own nodes reading files the host can reach too.
+    /// The host then reads them with its own Parquet reader, on its own threads, instead of
+    /// pulling each batch through FFI. `None` (the default) keeps every plan in the plugin.
+    fn host_executable(plan: &std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> Option<crate::scan::HostExecutable> {
+        let _ = plan;
+        None
+    }
 }
 
 /// What a plugin gets to build its objects with.

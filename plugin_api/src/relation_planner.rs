@@ -145,19 +145,20 @@ pub struct AbiRelationPlanner {
     plugin: String,
     namespace: Option<String>,
     call: PlanRelationFn,
-    dml: Option<crate::dml::TableDmlFn>,
+    calls: crate::scan::TableCalls,
 }
 
 impl AbiRelationPlanner {
-    /// Planner `name` of `plugin`; `dml` lets the providers it returns take DELETE/UPDATE.
+    /// Planner `name` of `plugin`; `calls` let the providers it returns take DELETE/UPDATE and
+    /// scan through the ABI.
     pub fn new(
         name: &str,
         plugin: &str,
         namespace: Option<&str>,
         call: PlanRelationFn,
-        dml: Option<crate::dml::TableDmlFn>,
+        calls: crate::scan::TableCalls,
     ) -> Self {
-        Self { name: name.to_string(), plugin: plugin.to_string(), namespace: namespace.map(str::to_string), call, dml }
+        Self { name: name.to_string(), plugin: plugin.to_string(), namespace: namespace.map(str::to_string), call, calls }
     }
 
     pub fn name(&self) -> &str {
@@ -204,7 +205,7 @@ impl RelationPlanner for AbiRelationPlanner {
         match result {
             RResult::ROk(ROption::RSome(ffi)) => {
                 tracing::debug!(target: "df_plugin", planner = %self.name, table = %table_ref, clause, "relation planned by plugin");
-                let provider = AbiTableProvider::new(&self.plugin, self.namespace.as_deref(), ffi, self.dml);
+                let provider = AbiTableProvider::new(&self.plugin, self.namespace.as_deref(), ffi, self.calls);
                 let plan = LogicalPlanBuilder::scan(table_ref, provider_as_source(Arc::new(provider)), None)?.build()?;
                 Ok(RelationPlanning::Planned(Box::new(PlannedRelation::new(plan, alias.clone()))))
             }

@@ -156,6 +156,32 @@ pub(crate) extern "C" fn invoke_scalar_udf<P: Exported>(
 // ---------------------------------------------------------------------------------------------
 // Host side
 
+/// Signature of the root module's `register_config` field.
+pub type RegisterConfigFn = extern "C" fn(options: FFI_ConfigOptions) -> RResult<ConfigHandle, PluginError>;
+
+/// The last session options sent to a plugin, and the plugin's handle for them: options
+/// cross once per distinct `Arc<ConfigOptions>`, in practice once per query.
+#[derive(Debug, Default)]
+pub struct ConfigCache(Mutex<Option<(Arc<ConfigOptions>, Arc<ConfigHandle>)>>);
+
+impl ConfigCache {
+    /// The plugin's handle for `options`, registering them if they are not the last ones sent.
+    pub fn handle(&self, register: RegisterConfigFn, options: &Arc<ConfigOptions>) -> Result<Arc<ConfigHandle>> {
+        let mut cached = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((seen, handle)) = cached.as_ref() {
+            if Arc::ptr_eq(seen, options) {
+                return Ok(Arc::clone(handle));
+            }
+        }
+        let handle = match register(FFI_ConfigOptions::from(options.as_ref())) {
+            RResult::ROk(h) => Arc::new(h),
+            RResult::RErr(e) => return Err(e.into()),
+        };
+        *cached = Some((Arc::clone(options), Arc::clone(&handle)));
+        Ok(handle)
+    }
+}
+
 /// A plugin scalar function invoked through this ABI; planning goes through `planning` (the
 /// datafusion-ffi proxy of the same function).
 #[derive(Debug)]
@@ -163,8 +189,7 @@ pub struct AbiScalarUdf {
     planning: Arc<ScalarUDF>,
     module: ModuleRef,
     index: usize,
-    /// The last session options sent, and the plugin's handle for them.
-    config: Mutex<Option<(Arc<ConfigOptions>, Arc<ConfigHandle>)>>,
+    config: ConfigCache,
 }
 
 /// `PluginModuleRef` with the traits `ScalarUDFImpl` needs.
@@ -190,23 +215,7 @@ impl AbiScalarUdf {
         if module.invoke_scalar_udf().is_none() || module.register_config().is_none() {
             return planning;
         }
-        Arc::new(ScalarUDF::new_from_impl(AbiScalarUdf { planning, module: ModuleRef(module), index, config: Mutex::new(None) }))
-    }
-
-    fn config_handle(&self, options: &Arc<ConfigOptions>) -> Result<Arc<ConfigHandle>> {
-        let mut cached = self.config.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((seen, handle)) = cached.as_ref() {
-            if Arc::ptr_eq(seen, options) {
-                return Ok(Arc::clone(handle));
-            }
-        }
-        let register = self.module.0.register_config().ok_or_else(|| DataFusionError::Internal("register_config missing".into()))?;
-        let handle = match register(FFI_ConfigOptions::from(options.as_ref())) {
-            RResult::ROk(h) => Arc::new(h),
-            RResult::RErr(e) => return Err(e.into()),
-        };
-        *cached = Some((Arc::clone(options), Arc::clone(&handle)));
-        Ok(handle)
+        Arc::new(ScalarUDF::new_from_impl(AbiScalarUdf { planning, module: ModuleRef(module), index, config: ConfigCache::default() }))
     }
 }
 
@@ -268,7 +277,8 @@ impl ScalarUDFImpl for AbiScalarUdf {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let invoke = self.module.0.invoke_scalar_udf().ok_or_else(|| DataFusionError::Internal("invoke_scalar_udf missing".into()))?;
-        let handle = self.config_handle(&args.config_options)?;
+        let register = self.module.0.register_config().ok_or_else(|| DataFusionError::Internal("register_config missing".into()))?;
+        let handle = self.config.handle(register, &args.config_options)?;
         let arg_fields = args.arg_fields.iter().map(|f| field_to_abi(f)).collect::<Result<RVec<_>>>()?;
         let values = args.args.into_iter().map(to_abi).collect::<Result<RVec<_>>>()?;
         let return_field = field_to_abi(&args.return_field)?;

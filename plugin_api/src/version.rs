@@ -25,7 +25,9 @@ impl AbiVersion {
     ///   ([`crate::scalar_udf`]).
     /// - 1.2: table provider factories, `create_table_provider`, `call_table_function`.
     /// - 1.3: analyzer rules, relation planners, DML forwarding (`table_dml`).
-    pub const CURRENT: AbiVersion = AbiVersion { major: 1, minor: 3 };
+    /// - 1.4: `scan_table`: scans with the session options as a `register_config` handle,
+    ///   optionally answered with a plan the host runs itself ([`crate::scan`]).
+    pub const CURRENT: AbiVersion = AbiVersion { major: 1, minor: 4 };
 }
 
 impl std::fmt::Display for AbiVersion {

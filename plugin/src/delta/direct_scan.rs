@@ -136,10 +136,10 @@ impl DirectScan {
         let projection: Vec<usize> =
             output.fields().iter().map(|f| full_schema.index_of(f.name()).ok()).collect::<Option<_>>()?;
 
-        // The same Parquet settings deltalake uses: the session's, with row-level pushdown of
-        // the scan's predicate (the host still applies every filter it was told is inexact).
-        let mut parquet = TableParquetOptions { global: session.config_options().execution.parquet.clone(), ..Default::default() };
-        parquet.global.pushdown_filters = true;
+        // The session's Parquet settings, as a ListingTable would use them: the predicate prunes
+        // row groups and pages, and filters rows only when `pushdown_filters` is set (the host
+        // still applies every filter it was told is inexact).
+        let parquet = TableParquetOptions { global: session.config_options().execution.parquet.clone(), ..Default::default() };
         let mut source = ParquetSource::new(table_schema).with_table_parquet_options(parquet.clone());
         if let Some(predicate) = conjunction(filters.iter().cloned()) {
             let physical = DFSchema::try_from(Arc::clone(&full_schema))

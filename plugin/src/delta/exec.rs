@@ -16,6 +16,8 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::metrics::MetricsSet;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use df_plugin_api::scan::HostExecutable;
 use futures::TryStreamExt;
 
 use super::table::in_table;
@@ -76,6 +78,20 @@ impl DeltaTableExec {
     pub fn inner(&self) -> &Arc<dyn ExecutionPlan> {
         &self.inner
     }
+}
+
+/// The scan a Rust host may run itself (ABI 1.4): a direct read (`DirectScan`) of local files is
+/// DataFusion's own Parquet scan over `file://` paths, which the host's reader reads the same
+/// way, so the host can skip pulling every batch through FFI. Scans through deltalake's
+/// reader, or over an object store only the plugin holds (S3 credentials), stay here.
+pub fn host_executable(plan: &Arc<dyn ExecutionPlan>) -> Option<HostExecutable> {
+    let exec = plan.downcast_ref::<DeltaTableExec>()?;
+    if !exec.summary.direct_read {
+        return None;
+    }
+    let config = exec.inner.downcast_ref::<DataSourceExec>()?.data_source().downcast_ref::<FileScanConfig>()?;
+    (config.object_store_url == ObjectStoreUrl::local_filesystem())
+        .then(|| HostExecutable { label: exec.label.clone(), plan: Arc::clone(&exec.inner) })
 }
 
 /// Spreads the files of every file scan in `plan` over `partitions` groups, whole files
