@@ -342,7 +342,7 @@ impl LoadedPlugin {
             .into_iter()
             .map(|t| {
                 let name = t.name.to_string();
-                let function: Arc<dyn TableFunctionImpl> = match AbiTableFunction::new(*module, &name) {
+                let function: Arc<dyn TableFunctionImpl> = match AbiTableFunction::new(*module, self.name(), self.namespace(), &name) {
                     Some(abi) => Arc::new(abi),
                     None => <Arc<dyn TableFunctionImpl>>::from(t.function),
                 };

@@ -16,10 +16,12 @@ use datafusion::logical_expr::Expr;
 use datafusion_ffi::table_provider::FFI_TableProvider;
 use datafusion_proto::bytes::Serializeable;
 
+use crate::dml::AbiTableProvider;
 use crate::error::{ErrorCode, PluginError};
 use crate::export::{exported_state, Exported};
 use crate::guard::guard_ffi;
 use crate::module::PluginModuleRef;
+use crate::scan::TableCalls;
 
 /// `call_table_function(name, args)`: each argument is one `Expr` as datafusion-proto bytes.
 pub type CallTableFunctionFn =
@@ -58,12 +60,23 @@ pub extern "C" fn call_table_function<P: Exported>(
 pub struct AbiTableFunction {
     name: String,
     call: CallTableFunctionFn,
+    plugin: String,
+    namespace: Option<String>,
+    calls: TableCalls,
 }
 
 impl AbiTableFunction {
-    /// The table function `name` of `module`, when the module has the ABI 1.2 entry point.
-    pub fn new(module: PluginModuleRef, name: &str) -> Option<Self> {
-        module.call_table_function().map(|call| Self { name: name.to_string(), call })
+    /// The table function `name` of `module` (of plugin `plugin`, configuration namespace
+    /// `namespace`), when the module has the ABI 1.2 entry point. The providers it returns
+    /// scan and take DML through the plugin's ABI like its other tables ([`AbiTableProvider`]).
+    pub fn new(module: PluginModuleRef, plugin: &str, namespace: Option<&str>, name: &str) -> Option<Self> {
+        module.call_table_function().map(|call| Self {
+            name: name.to_string(),
+            call,
+            plugin: plugin.to_string(),
+            namespace: namespace.map(str::to_string),
+            calls: TableCalls::of(module),
+        })
     }
 }
 
@@ -75,7 +88,12 @@ impl TableFunctionImpl for AbiTableFunction {
             .map(|e| e.to_bytes().map(|b| RVec::from(b.to_vec())))
             .collect::<Result<Vec<_>>>()?;
         match (self.call)(RStr::from_str(&self.name), RSlice::from_slice(&encoded)) {
-            RResult::ROk(provider) => Ok(<Arc<dyn TableProvider>>::from(&provider)),
+            RResult::ROk(provider) => Ok(AbiTableProvider::wrap(
+                &self.plugin,
+                self.namespace.as_deref(),
+                <Arc<dyn TableProvider>>::from(&provider),
+                self.calls,
+            )),
             RResult::RErr(error) => Err(DataFusionError::from(error)),
         }
     }

@@ -107,7 +107,7 @@ def test_parse_embedded_errors(lib_path: str) -> None:
     "change, kind, needles",
     [
         ({"abi": {"major": 2, "minor": 0}}, "abi_major_mismatch", ["2.0", "{}.{}".format(*dfplugin.manifest.HOST_ABI)]),
-        ({"abi": {"major": 1, "minor": 4}}, "abi_minor_too_new", ["1.4", "{}.{}".format(*dfplugin.manifest.HOST_ABI)]),
+        ({"abi": {"major": 1, "minor": 5}}, "abi_minor_too_new", ["1.5", "{}.{}".format(*dfplugin.manifest.HOST_ABI)]),
         ({"datafusion": "54.0.0"}, "datafusion_mismatch", ["54.0.0", "55.2.0", 'datafusion = "=55.2.0"', "datafusion==54.*"]),
         ({"datafusion_ffi": "56.1.0"}, "datafusion_ffi_mismatch", ["56.1.0", "55.2.0", "datafusion==56.*"]),
         ({"target": "aarch64-apple-darwin"}, "target_mismatch", ["aarch64-apple-darwin"]),
@@ -150,9 +150,9 @@ def test_elf_flavours(tmp_path, header: bytes, kind: str) -> None:
     assert e.value.kind == kind, str(e.value)
 
 
-@pytest.mark.parametrize("minor", [0, 1, 2, 3])
+@pytest.mark.parametrize("minor", [0, 1, 2, 3, 4])
 def test_older_and_current_minors_are_accepted(lib_path: str, minor: int) -> None:
-    """ABI 1.0 to 1.3 plugins load; table providers and factories need 1.2, analyzer rules,
+    """ABI 1.0 to 1.4 plugins load; table providers and factories need 1.2, analyzer rules,
     relation planners and DML 1.3."""
     m = copy.deepcopy(dfplugin.inspect(lib_path))
     m["abi"] = {"major": 1, "minor": minor}
