@@ -50,6 +50,9 @@ async fn every_function_agrees_native_vs_dlopen() {
         "SELECT sum(stable_hash64(line, id) % 1000), count(stable_hash128(line)) FROM src",
         "SELECT stable_id('n', line, g) FROM src ORDER BY id LIMIT 20",
         "SELECT sum(col_to_byte(line, CAST(id % 12 AS BIGINT), 'UTF32')) FROM src",
+        // One function, three literal shapes in one query: prepared calls (ABI 1.4) are keyed
+        // by their literal arguments, so each must get its own.
+        "SELECT sum(col_to_byte(line, 3, 'BYTE')), sum(col_to_byte(line, 3, 'UTF16')), sum(col_to_byte(line, 5, 'UTF16')) FROM src",
         "SELECT count(*) FROM src WHERE utf8_normalize(line, 'NFKC', true, true) <> line",
         "SELECT byte_to_line_col(line, 3, 'UTF16') FROM src ORDER BY id LIMIT 10",
         "SELECT g, arg_max(id, score), arg_min(id, score), count_if(score > 6), collect_set(g), any_value_det(line, id) FROM src GROUP BY g ORDER BY g",

@@ -329,6 +329,8 @@ fn module_of<P: Exported>() -> PluginModuleRef {
         plan_relation: crate::relation_planner::plan_relation::<P>,
         table_dml: crate::dml::table_dml::<P>,
         scan_table: crate::scan::scan_table::<P>,
+        prepare_scalar_udf: crate::scalar_udf::prepare_scalar_udf::<P>,
+        invoke_prepared_scalar_udf: crate::scalar_udf::invoke_prepared_scalar_udf,
     }
     .leak_into_prefix()
 }

@@ -31,7 +31,7 @@ use datafusion_ffi::udwf::FFI_WindowUDF;
 use datafusion_ffi::config::FFI_ConfigOptions;
 
 use crate::error::PluginError;
-use crate::scalar_udf::{ConfigHandle, InvokeScalarUdfFn};
+use crate::scalar_udf::{ConfigHandle, InvokePreparedScalarUdfFn, InvokeScalarUdfFn, PrepareScalarUdfFn};
 use crate::table_function::CallTableFunctionFn;
 use crate::{analyzer::AnalyzePlanFn, dml::TableDmlFn, relation_planner::PlanRelationFn};
 use crate::log::LogSink;
@@ -140,6 +140,15 @@ pub struct PluginModule {
     /// answer may include a plan the host runs itself ([`crate::scan`]).
     #[sabi(unsafe_opaque_field)]
     pub scan_table: ScanTableFn,
+
+    /// Prepares a call of the scalar function at `index` for one call shape (argument and
+    /// return fields, literal arguments, session options), converted once.
+    #[sabi(unsafe_opaque_field)]
+    pub prepare_scalar_udf: PrepareScalarUdfFn,
+
+    /// Invokes a prepared call with the batch's non-literal arguments.
+    #[sabi(unsafe_opaque_field)]
+    pub invoke_prepared_scalar_udf: InvokePreparedScalarUdfFn,
 }
 
 impl RootModule for PluginModuleRef {

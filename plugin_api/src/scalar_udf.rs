@@ -153,6 +153,152 @@ pub(crate) extern "C" fn invoke_scalar_udf<P: Exported>(
     })
 }
 
+
+// ---- ABI 1.4: prepared calls --------------------------------------------------------------
+
+/// One literal argument of a prepared call: its position and value (a one-row array).
+#[repr(C)]
+pub struct AbiLiteral {
+    pub position: usize,
+    pub value: WrappedArray,
+}
+
+/// A scalar function call prepared by the plugin: the function, its argument and return
+/// fields, its literal arguments and the session options, converted once. Released exactly
+/// once, on drop.
+#[repr(C)]
+pub struct PreparedScalarCall {
+    pub ptr: *const c_void,
+    pub release: extern "C" fn(*const c_void),
+}
+
+// SAFETY: the pointee is an immutable `PreparedCall` (Send + Sync).
+unsafe impl Send for PreparedScalarCall {}
+unsafe impl Sync for PreparedScalarCall {}
+
+impl Drop for PreparedScalarCall {
+    fn drop(&mut self) {
+        (self.release)(self.ptr)
+    }
+}
+
+impl std::fmt::Debug for PreparedScalarCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PreparedScalarCall({:p})", self.ptr)
+    }
+}
+
+/// Signature of the root module's `prepare_scalar_udf` field.
+pub type PrepareScalarUdfFn = extern "C" fn(
+    index: usize,
+    arg_fields: RVec<WrappedSchema>,
+    literals: RVec<AbiLiteral>,
+    return_field: WrappedSchema,
+    config: *const c_void,
+) -> RResult<PreparedScalarCall, PluginError>;
+
+/// Signature of the root module's `invoke_prepared_scalar_udf` field: `arrays` are the
+/// arguments that are not literals of the prepared call, in order.
+pub type InvokePreparedScalarUdfFn =
+    extern "C" fn(call: *const c_void, arrays: RVec<AbiColumnarValue>, number_rows: usize) -> RResult<AbiColumnarValue, PluginError>;
+
+struct PreparedCall {
+    udf: Arc<ScalarUDF>,
+    arg_fields: Vec<FieldRef>,
+    return_field: FieldRef,
+    /// Per argument position: the literal, or `None` for an argument that arrives per batch.
+    literals: Vec<Option<ScalarValue>>,
+    config_options: Arc<ConfigOptions>,
+}
+
+extern "C" fn release_prepared(ptr: *const c_void) {
+    if !ptr.is_null() {
+        // SAFETY: `ptr` came from `Box::into_raw(Box<PreparedCall>)` in `prepare_scalar_udf`.
+        drop(unsafe { Box::from_raw(ptr as *mut PreparedCall) });
+    }
+}
+
+pub(crate) extern "C" fn prepare_scalar_udf<P: Exported>(
+    index: usize,
+    arg_fields: RVec<WrappedSchema>,
+    literals: RVec<AbiLiteral>,
+    return_field: WrappedSchema,
+    config: *const c_void,
+) -> RResult<PreparedScalarCall, PluginError> {
+    guard_ffi("prepare_scalar_udf", || {
+        let state = exported_state::<P>()?;
+        let udf = state.exports.scalar_udfs.get(index).ok_or_else(|| {
+            PluginError::new(ErrorCode::UnknownObject, format!("no scalar function at index {index}"))
+        })?;
+        if config.is_null() {
+            return Err(PluginError::new(ErrorCode::InvalidArgument, "prepare_scalar_udf: NULL config handle"));
+        }
+        // SAFETY: `config` is a live handle from `register_config`, held by the host for the
+        // duration of this call; the prepared call keeps its own reference.
+        let config_options = Arc::clone(unsafe { &*(config as *const Arc<ConfigOptions>) });
+        let prepare = || -> Result<PreparedCall> {
+            let arg_fields = arg_fields.iter().map(field_from_abi).collect::<Result<Vec<_>>>()?;
+            let mut by_position: Vec<Option<ScalarValue>> = vec![None; arg_fields.len()];
+            for literal in literals {
+                let slot = by_position.get_mut(literal.position).ok_or_else(|| {
+                    DataFusionError::Internal(format!(
+                        "literal at argument {} of a {}-argument call",
+                        literal.position,
+                        arg_fields.len()
+                    ))
+                })?;
+                match from_abi(AbiColumnarValue { scalar: true, value: literal.value })? {
+                    ColumnarValue::Scalar(value) => *slot = Some(value),
+                    ColumnarValue::Array(_) => return Err(DataFusionError::Internal("literal crossed as an array".into())),
+                }
+            }
+            Ok(PreparedCall { udf: Arc::clone(udf), arg_fields, return_field: field_from_abi(&return_field)?, literals: by_position, config_options })
+        };
+        let prepared = prepare().map_err(|e| PluginError::from_datafusion(&e, ErrorCode::InvalidArgument))?;
+        Ok(PreparedScalarCall { ptr: Box::into_raw(Box::new(prepared)) as *const c_void, release: release_prepared })
+    })
+}
+
+pub(crate) extern "C" fn invoke_prepared_scalar_udf(
+    call: *const c_void,
+    arrays: RVec<AbiColumnarValue>,
+    number_rows: usize,
+) -> RResult<AbiColumnarValue, PluginError> {
+    guard_ffi("invoke_prepared_scalar_udf", || {
+        if call.is_null() {
+            return Err(PluginError::new(ErrorCode::InvalidArgument, "invoke_prepared_scalar_udf: NULL call"));
+        }
+        // SAFETY: `call` is a live handle from `prepare_scalar_udf`, held by the host for the
+        // duration of this call.
+        let call = unsafe { &*(call as *const PreparedCall) };
+        let run = || -> Result<AbiColumnarValue> {
+            let mut arrays = arrays.into_iter();
+            let args = call
+                .literals
+                .iter()
+                .map(|literal| match literal {
+                    Some(value) => Ok(ColumnarValue::Scalar(value.clone())),
+                    None => arrays
+                        .next()
+                        .ok_or_else(|| DataFusionError::Internal("a prepared call got fewer arguments than it takes".into()))
+                        .and_then(from_abi),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let out = contain(call.udf.name(), "invoke", || {
+                call.udf.invoke_with_args(ScalarFunctionArgs {
+                    args,
+                    arg_fields: call.arg_fields.clone(),
+                    number_rows,
+                    return_field: Arc::clone(&call.return_field),
+                    config_options: Arc::clone(&call.config_options),
+                })
+            })?;
+            to_abi(out)
+        };
+        run().map_err(|e| PluginError::from_datafusion(&e, ErrorCode::Execution))
+    })
+}
+
 // ---------------------------------------------------------------------------------------------
 // Host side
 
@@ -190,6 +336,39 @@ pub struct AbiScalarUdf {
     module: ModuleRef,
     index: usize,
     config: ConfigCache,
+    /// Prepared calls (ABI 1.4), most recent last; see [`PreparedEntry`].
+    prepared: Mutex<Vec<PreparedEntry>>,
+}
+
+/// How many argument shapes one function keeps prepared calls for (per session function;
+/// each expression of a query with distinct literals or fields is one shape).
+const PREPARED_CALLS_KEPT: usize = 16;
+
+/// A prepared call and the call shape it was prepared for.
+#[derive(Debug)]
+struct PreparedEntry {
+    config: Arc<ConfigOptions>,
+    return_field: FieldRef,
+    arg_fields: Vec<FieldRef>,
+    /// Per position: the literal value, or `None` where an array is passed per batch.
+    literals: Vec<Option<ScalarValue>>,
+    call: Arc<PreparedScalarCall>,
+}
+
+impl PreparedEntry {
+    fn matches(&self, args: &ScalarFunctionArgs) -> bool {
+        let same_field = |a: &FieldRef, b: &FieldRef| Arc::ptr_eq(a, b) || a == b;
+        Arc::ptr_eq(&self.config, &args.config_options)
+            && same_field(&self.return_field, &args.return_field)
+            && self.arg_fields.len() == args.arg_fields.len()
+            && self.arg_fields.iter().zip(&args.arg_fields).all(|(a, b)| same_field(a, b))
+            && self.literals.len() == args.args.len()
+            && self.literals.iter().zip(&args.args).all(|(literal, arg)| match (literal, arg) {
+                (Some(value), ColumnarValue::Scalar(scalar)) => value == scalar,
+                (None, ColumnarValue::Array(_)) => true,
+                _ => false,
+            })
+    }
 }
 
 /// `PluginModuleRef` with the traits `ScalarUDFImpl` needs.
@@ -215,7 +394,76 @@ impl AbiScalarUdf {
         if module.invoke_scalar_udf().is_none() || module.register_config().is_none() {
             return planning;
         }
-        Arc::new(ScalarUDF::new_from_impl(AbiScalarUdf { planning, module: ModuleRef(module), index, config: ConfigCache::default() }))
+        Arc::new(ScalarUDF::new_from_impl(AbiScalarUdf {
+            planning,
+            module: ModuleRef(module),
+            index,
+            config: ConfigCache::default(),
+            prepared: Mutex::new(Vec::new()),
+        }))
+    }
+
+    /// ABI 1.4: the call shape (fields, literals, options) crosses once, then each batch sends
+    /// only its arrays.
+    fn invoke_prepared(
+        &self,
+        prepare: PrepareScalarUdfFn,
+        invoke: InvokePreparedScalarUdfFn,
+        args: ScalarFunctionArgs,
+    ) -> Result<ColumnarValue> {
+        let call = self.prepared_call(prepare, &args)?;
+        let arrays = args
+            .args
+            .into_iter()
+            .filter(|a| matches!(a, ColumnarValue::Array(_)))
+            .map(to_abi)
+            .collect::<Result<RVec<_>>>()?;
+        match invoke(call.ptr, arrays, args.number_rows) {
+            RResult::ROk(out) => from_abi(out),
+            RResult::RErr(e) => Err(e.into()),
+        }
+    }
+
+    fn prepared_call(&self, prepare: PrepareScalarUdfFn, args: &ScalarFunctionArgs) -> Result<Arc<PreparedScalarCall>> {
+        {
+            let prepared = self.prepared.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(entry) = prepared.iter().rev().find(|e| e.matches(args)) {
+                return Ok(Arc::clone(&entry.call));
+            }
+        }
+        let register = self.module.0.register_config().ok_or_else(|| DataFusionError::Internal("register_config missing".into()))?;
+        let handle = self.config.handle(register, &args.config_options)?;
+        let literals: Vec<Option<ScalarValue>> = args
+            .args
+            .iter()
+            .map(|a| match a {
+                ColumnarValue::Scalar(s) => Some(s.clone()),
+                ColumnarValue::Array(_) => None,
+            })
+            .collect();
+        let abi_literals = literals
+            .iter()
+            .enumerate()
+            .filter_map(|(position, l)| l.clone().map(|v| (position, v)))
+            .map(|(position, value)| Ok(AbiLiteral { position, value: to_abi(ColumnarValue::Scalar(value))?.value }))
+            .collect::<Result<RVec<_>>>()?;
+        let arg_fields = args.arg_fields.iter().map(|f| field_to_abi(f)).collect::<Result<RVec<_>>>()?;
+        let call = match prepare(self.index, arg_fields, abi_literals, field_to_abi(&args.return_field)?, handle.ptr) {
+            RResult::ROk(call) => Arc::new(call),
+            RResult::RErr(e) => return Err(e.into()),
+        };
+        let mut prepared = self.prepared.lock().unwrap_or_else(|p| p.into_inner());
+        if prepared.len() >= PREPARED_CALLS_KEPT {
+            prepared.remove(0);
+        }
+        prepared.push(PreparedEntry {
+            config: Arc::clone(&args.config_options),
+            return_field: Arc::clone(&args.return_field),
+            arg_fields: args.arg_fields.clone(),
+            literals,
+            call: Arc::clone(&call),
+        });
+        Ok(call)
     }
 }
 
@@ -276,6 +524,9 @@ impl ScalarUDFImpl for AbiScalarUdf {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        if let (Some(prepare), Some(invoke)) = (self.module.0.prepare_scalar_udf(), self.module.0.invoke_prepared_scalar_udf()) {
+            return self.invoke_prepared(prepare, invoke, args);
+        }
         let invoke = self.module.0.invoke_scalar_udf().ok_or_else(|| DataFusionError::Internal("invoke_scalar_udf missing".into()))?;
         let register = self.module.0.register_config().ok_or_else(|| DataFusionError::Internal("register_config missing".into()))?;
         let handle = self.config.handle(register, &args.config_options)?;

@@ -26,7 +26,9 @@ impl AbiVersion {
     /// - 1.2: table provider factories, `create_table_provider`, `call_table_function`.
     /// - 1.3: analyzer rules, relation planners, DML forwarding (`table_dml`).
     /// - 1.4: `scan_table`: scans with the session options as a `register_config` handle,
-    ///   optionally answered with a plan the host runs itself ([`crate::scan`]).
+    ///   optionally answered with a plan the host runs itself ([`crate::scan`]);
+    ///   `prepare_scalar_udf` + `invoke_prepared_scalar_udf`: a scalar call's fields, literal
+    ///   arguments and options cross once per call shape, then only its arrays per batch.
     pub const CURRENT: AbiVersion = AbiVersion { major: 1, minor: 4 };
 }
 
