@@ -16,6 +16,7 @@ use df_plugin_api::manifest::{Capability, Manifest};
 use df_plugin_api::module::PluginModuleRef;
 use df_plugin_api::plugin::config_options_for;
 use df_plugin_api::analyzer::AbiAnalyzerRule;
+use df_plugin_api::aggregate_udf::AbiAggregateUdf;
 use df_plugin_api::dml::{AbiTableProvider, AbiTableProviderFactory};
 use df_plugin_api::scan::TableCalls;
 use df_plugin_api::relation_planner::AbiRelationPlanner;
@@ -331,7 +332,11 @@ impl LoadedPlugin {
             .collect();
         let aggregate_udfs = unwrap_plugin(path, "aggregate_udfs", (module.aggregate_udfs())())?
             .iter()
-            .map(|f| Arc::new(AggregateUDF::new_from_shared_impl(<Arc<dyn AggregateUDFImpl>>::from(f))))
+            .enumerate()
+            .map(|(index, f)| {
+                let planning = Arc::new(AggregateUDF::new_from_shared_impl(<Arc<dyn AggregateUDFImpl>>::from(f)));
+                AbiAggregateUdf::wrap(*module, index, planning)
+            })
             .collect();
         let window_udfs = unwrap_plugin(path, "window_udfs", (module.window_udfs())())?
             .iter()

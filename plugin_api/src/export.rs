@@ -331,6 +331,7 @@ fn module_of<P: Exported>() -> PluginModuleRef {
         scan_table: crate::scan::scan_table::<P>,
         prepare_scalar_udf: crate::scalar_udf::prepare_scalar_udf::<P>,
         invoke_prepared_scalar_udf: crate::scalar_udf::invoke_prepared_scalar_udf,
+        create_groups_accumulator: crate::aggregate_udf::create_groups_accumulator::<P>,
     }
     .leak_into_prefix()
 }

@@ -8,6 +8,7 @@
 //!
 //! Every entry point catches panics and returns a typed [`PluginError`].
 
+pub mod aggregate_udf;
 pub mod analyzer;
 pub mod config;
 pub mod dml;

@@ -34,6 +34,7 @@ use crate::error::PluginError;
 use crate::scalar_udf::{ConfigHandle, InvokePreparedScalarUdfFn, InvokeScalarUdfFn, PrepareScalarUdfFn};
 use crate::table_function::CallTableFunctionFn;
 use crate::{analyzer::AnalyzePlanFn, dml::TableDmlFn, relation_planner::PlanRelationFn};
+use crate::aggregate_udf::CreateGroupsAccumulatorFn;
 use crate::log::LogSink;
 use crate::scan::ScanTableFn;
 use crate::version::AbiVersion;
@@ -149,6 +150,11 @@ pub struct PluginModule {
     /// Invokes a prepared call with the batch's non-literal arguments.
     #[sabi(unsafe_opaque_field)]
     pub invoke_prepared_scalar_udf: InvokePreparedScalarUdfFn,
+
+    /// The groups accumulator of the aggregate at `index` of `aggregate_udfs()`
+    /// ([`crate::aggregate_udf`]: group indices cross borrowed, not copied).
+    #[sabi(unsafe_opaque_field)]
+    pub create_groups_accumulator: CreateGroupsAccumulatorFn,
 }
 
 impl RootModule for PluginModuleRef {

@@ -61,7 +61,7 @@ impl Drop for ConfigHandle {
     }
 }
 
-fn to_abi(value: ColumnarValue) -> Result<AbiColumnarValue> {
+pub(crate) fn to_abi(value: ColumnarValue) -> Result<AbiColumnarValue> {
     let (scalar, array) = match value {
         ColumnarValue::Scalar(s) => (true, s.to_array_of_size(1)?),
         ColumnarValue::Array(a) => (false, a),
@@ -70,7 +70,7 @@ fn to_abi(value: ColumnarValue) -> Result<AbiColumnarValue> {
     Ok(AbiColumnarValue { scalar, value: WrappedArray { array, schema: WrappedSchema(schema) } })
 }
 
-fn from_abi(value: AbiColumnarValue) -> Result<ColumnarValue> {
+pub(crate) fn from_abi(value: AbiColumnarValue) -> Result<ColumnarValue> {
     // SAFETY: the peer built this pair with `to_ffi` and transferred ownership to us.
     let data = unsafe { from_ffi(value.value.array, &value.value.schema.0)? };
     let array: ArrayRef = make_array(data);

@@ -28,7 +28,8 @@ impl AbiVersion {
     /// - 1.4: `scan_table`: scans with the session options as a `register_config` handle,
     ///   optionally answered with a plan the host runs itself ([`crate::scan`]);
     ///   `prepare_scalar_udf` + `invoke_prepared_scalar_udf`: a scalar call's fields, literal
-    ///   arguments and options cross once per call shape, then only its arrays per batch.
+    ///   arguments and options cross once per call shape, then only its arrays per batch;
+    ///   `create_groups_accumulator`: groups accumulators whose group indices cross borrowed.
     pub const CURRENT: AbiVersion = AbiVersion { major: 1, minor: 4 };
 }
 
