@@ -44,22 +44,33 @@ pub struct AbiColumnarValue {
     pub value: WrappedArray,
 }
 
-/// Session options held by the plugin for the host. Released exactly once, on drop.
+/// An object the plugin built for the host and owns: the host passes `ptr` back to the
+/// plugin and never reads it. Released exactly once, on drop.
 #[repr(C)]
-pub struct ConfigHandle {
+pub struct PluginOwned {
     pub ptr: *const c_void,
     pub release: extern "C" fn(*const c_void),
 }
 
-// SAFETY: the pointee is an `Arc<ConfigOptions>` (Send + Sync), only read after creation.
-unsafe impl Send for ConfigHandle {}
-unsafe impl Sync for ConfigHandle {}
+// SAFETY: every pointee (`Arc<ConfigOptions>`, `PreparedCall`) is Send + Sync and only read
+// after creation.
+unsafe impl Send for PluginOwned {}
+unsafe impl Sync for PluginOwned {}
 
-impl Drop for ConfigHandle {
+impl Drop for PluginOwned {
     fn drop(&mut self) {
         (self.release)(self.ptr)
     }
 }
+
+impl std::fmt::Debug for PluginOwned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PluginOwned({:p})", self.ptr)
+    }
+}
+
+/// Session options held by the plugin for the host (ABI 1.1).
+pub type ConfigHandle = PluginOwned;
 
 pub(crate) fn to_abi(value: ColumnarValue) -> Result<AbiColumnarValue> {
     let (scalar, array) = match value {
@@ -153,7 +164,6 @@ pub(crate) extern "C" fn invoke_scalar_udf<P: Exported>(
     })
 }
 
-
 // ---- ABI 1.4: prepared calls --------------------------------------------------------------
 
 /// One literal argument of a prepared call: its position and value (a one-row array).
@@ -164,29 +174,8 @@ pub struct AbiLiteral {
 }
 
 /// A scalar function call prepared by the plugin: the function, its argument and return
-/// fields, its literal arguments and the session options, converted once. Released exactly
-/// once, on drop.
-#[repr(C)]
-pub struct PreparedScalarCall {
-    pub ptr: *const c_void,
-    pub release: extern "C" fn(*const c_void),
-}
-
-// SAFETY: the pointee is an immutable `PreparedCall` (Send + Sync).
-unsafe impl Send for PreparedScalarCall {}
-unsafe impl Sync for PreparedScalarCall {}
-
-impl Drop for PreparedScalarCall {
-    fn drop(&mut self) {
-        (self.release)(self.ptr)
-    }
-}
-
-impl std::fmt::Debug for PreparedScalarCall {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PreparedScalarCall({:p})", self.ptr)
-    }
-}
+/// fields, its literal arguments and the session options, converted once.
+pub type PreparedScalarCall = PluginOwned;
 
 /// Signature of the root module's `prepare_scalar_udf` field.
 pub type PrepareScalarUdfFn = extern "C" fn(
@@ -378,12 +367,6 @@ struct ModuleRef(PluginModuleRef);
 impl std::fmt::Debug for ModuleRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("PluginModuleRef")
-    }
-}
-
-impl std::fmt::Debug for ConfigHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ConfigHandle({:p})", self.ptr)
     }
 }
 
