@@ -16,6 +16,7 @@ use df_plugin_api::manifest::{Capability, Manifest};
 use df_plugin_api::module::PluginModuleRef;
 use df_plugin_api::plugin::config_options_for;
 use df_plugin_api::analyzer::AbiAnalyzerRule;
+use df_plugin_api::rule_activity::AbiPhysicalOptimizerRule;
 use df_plugin_api::aggregate_udf::AbiAggregateUdf;
 use df_plugin_api::dml::{AbiTableProvider, AbiTableProviderFactory};
 use df_plugin_api::scan::TableCalls;
@@ -356,7 +357,14 @@ impl LoadedPlugin {
             .collect();
         let physical_optimizer_rules = unwrap_plugin(path, "physical_optimizer_rules", (module.physical_optimizer_rules())())?
             .iter()
-            .map(<Arc<dyn PhysicalOptimizerRule + Send + Sync>>::from)
+            .map(|r| {
+                let rule = <Arc<dyn PhysicalOptimizerRule + Send + Sync>>::from(r);
+                // ABI 1.5+: called only when the plugin says it can change the plan.
+                match module.rule_active() {
+                    Some(active) => Arc::new(AbiPhysicalOptimizerRule::new(rule, self.namespace(), active)) as Arc<dyn PhysicalOptimizerRule + Send + Sync>,
+                    None => rule,
+                }
+            })
             .collect();
         // ABI 1.2+: older plugins have no factories (and declare none: checked at load).
         let table_provider_factories = match module.table_provider_factories() {
@@ -429,7 +437,11 @@ impl LoadedPlugin {
         let mut rules = Vec::new();
         if let (Some(names), Some(call)) = (module.analyzer_rules(), module.analyze_plan()) {
             for name in unwrap_plugin(path, "analyzer_rules", names())? {
-                rules.push(AbiAnalyzerRule::new(name.as_str(), namespace, call));
+                let rule = AbiAnalyzerRule::new(name.as_str(), namespace, call);
+                rules.push(match module.rule_active() {
+                    Some(active) => rule.with_activity(active),
+                    None => rule,
+                });
             }
         }
         let mut planners = Vec::new();

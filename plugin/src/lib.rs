@@ -101,6 +101,21 @@ impl Plugin for CodeAnatomy {
             .with_relation_planner(Arc::new(delta::time_travel::DeltaTimeTravel)))
     }
 
+    fn rule_active(kind: df_plugin_api::rule_activity::RuleKind, rule: &str, config: &datafusion::config::ConfigOptions) -> bool {
+        let _ = kind;
+        match rule {
+            rules::scan_guard::NAME => rules::scan_guard::active(config),
+            rules::policy::NAME => rules::policy::active(config),
+            _ => true,
+        }
+    }
+
+    fn stable_filter_pushdown(provider: &dyn datafusion::catalog::TableProvider) -> bool {
+        // Answers depend on the expressions and the table's partition columns, which a
+        // provider never changes (a refresh that would change them is an error).
+        provider.downcast_ref::<delta::DeltaProvider>().is_some()
+    }
+
     fn host_executable(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> Option<df_plugin_api::scan::HostExecutable> {
         delta::exec::host_executable(plan)
     }

@@ -23,6 +23,7 @@ use crate::plugin::options_from_settings;
 use crate::error::{ErrorCode, PluginError};
 use crate::export::{exported_state, Exported};
 use crate::guard::guard_ffi;
+use crate::rule_activity::{RuleActiveFn, RuleActivity, RuleKind};
 
 /// A logical plan as an inspecting rule sees it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -219,12 +220,20 @@ pub struct AbiAnalyzerRule {
     name: String,
     namespace: Option<String>,
     call: AnalyzePlanFn,
+    /// ABI 1.5: asked first whether the rule can reject anything under the settings.
+    activity: Option<Arc<RuleActivity>>,
 }
 
 impl AbiAnalyzerRule {
     /// Rule `name` reached through `call`; `namespace` is the plugin's configuration prefix.
     pub fn new(name: &str, namespace: Option<&str>, call: AnalyzePlanFn) -> Self {
-        Self { name: name.to_string(), namespace: namespace.map(str::to_string), call }
+        Self { name: name.to_string(), namespace: namespace.map(str::to_string), call, activity: None }
+    }
+
+    /// Skips describing and sending plans while the plugin says the rule is inactive (ABI 1.5).
+    pub fn with_activity(mut self, call: RuleActiveFn) -> Self {
+        self.activity = Some(Arc::new(RuleActivity::new(RuleKind::Analyzer, call)));
+        self
     }
 
     pub fn name(&self) -> &str {
@@ -233,10 +242,15 @@ impl AbiAnalyzerRule {
 
     /// Runs the rule on `plan` without changing it.
     pub fn check(&self, plan: &LogicalPlan, config: &ConfigOptions) -> Result<()> {
+        let settings = self.namespace.as_deref().map(|ns| settings_json(config, ns)).unwrap_or_default();
+        if let Some(activity) = &self.activity {
+            if !activity.is_active(&self.name, &settings)? {
+                return Ok(());
+            }
+        }
         let description = describe_plan(plan)?;
         let json = serde_json::to_string(&description)
             .map_err(|e| DataFusionError::Internal(format!("plan description does not serialize: {e}")))?;
-        let settings = self.namespace.as_deref().map(|ns| settings_json(config, ns)).unwrap_or_default();
         tracing::debug!(target: "df_plugin", rule = %self.name, nodes = description.nodes.len(), "analyzer rule applied");
         match (self.call)(RStr::from_str(&self.name), RStr::from_str(&json), RStr::from_str(&settings)) {
             RResult::ROk(()) => Ok(()),

@@ -31,6 +31,7 @@ use crate::export::{exported_state, Exported};
 use crate::guard::guard_ffi;
 use crate::plugin::options_from_settings;
 use crate::runtime::block_on_plugin_runtime;
+use crate::filter_pushdown::PushdownMemo;
 use crate::scalar_udf::ConfigCache;
 use crate::scan::{scan_session, scan_through_abi, PluginScanExec, TableCalls};
 
@@ -115,8 +116,14 @@ pub struct AbiTableProvider {
     namespace: Option<String>,
     ffi: FFI_TableProvider,
     inner: Arc<dyn TableProvider>,
+    /// Read once: each call through datafusion-ffi exports and imports the schema again, and
+    /// planning one query asks several times. DataFusion plans against a provider's schema as
+    /// it was when the table was resolved anyway.
+    schema: SchemaRef,
+    table_type: TableType,
     calls: TableCalls,
     config: ConfigCache,
+    pushdown: PushdownMemo,
 }
 
 impl AbiTableProvider {
@@ -128,9 +135,12 @@ impl AbiTableProvider {
             plugin: plugin.to_string(),
             namespace: namespace.map(str::to_string),
             ffi,
+            schema: inner.schema(),
+            table_type: inner.table_type(),
             inner,
             calls,
             config: ConfigCache::default(),
+            pushdown: PushdownMemo::default(),
         }
     }
 
@@ -185,11 +195,11 @@ impl AbiTableProvider {
 #[async_trait]
 impl TableProvider for AbiTableProvider {
     fn schema(&self) -> SchemaRef {
-        self.inner.schema()
+        Arc::clone(&self.schema)
     }
 
     fn table_type(&self) -> TableType {
-        self.inner.table_type()
+        self.table_type
     }
 
     async fn scan(
@@ -208,7 +218,11 @@ impl TableProvider for AbiTableProvider {
     }
 
     fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
-        self.inner.supports_filters_pushdown(filters)
+        match self.calls.pushdown {
+            // ABI 1.5: stable answers are asked once per distinct filters.
+            Some(call) => self.pushdown.answers(filters, |encoded| call(&self.ffi, encoded)),
+            None => self.inner.supports_filters_pushdown(filters),
+        }
     }
 
     fn statistics(&self) -> Option<Statistics> {

@@ -332,6 +332,8 @@ fn module_of<P: Exported>() -> PluginModuleRef {
         prepare_scalar_udf: crate::scalar_udf::prepare_scalar_udf::<P>,
         invoke_prepared_scalar_udf: crate::scalar_udf::invoke_prepared_scalar_udf,
         create_groups_accumulator: crate::aggregate_udf::create_groups_accumulator::<P>,
+        rule_active: crate::rule_activity::rule_active::<P>,
+        table_filters_pushdown: crate::filter_pushdown::table_filters_pushdown::<P>,
     }
     .leak_into_prefix()
 }

@@ -36,6 +36,8 @@ use crate::table_function::CallTableFunctionFn;
 use crate::{analyzer::AnalyzePlanFn, dml::TableDmlFn, relation_planner::PlanRelationFn};
 use crate::aggregate_udf::CreateGroupsAccumulatorFn;
 use crate::log::LogSink;
+use crate::filter_pushdown::TableFiltersPushdownFn;
+use crate::rule_activity::RuleActiveFn;
 use crate::scan::ScanTableFn;
 use crate::version::AbiVersion;
 
@@ -155,6 +157,17 @@ pub struct PluginModule {
     /// ([`crate::aggregate_udf`]: group indices cross borrowed, not copied).
     #[sabi(unsafe_opaque_field)]
     pub create_groups_accumulator: CreateGroupsAccumulatorFn,
+
+    // ---- ABI 1.5 ----------------------------------------------------------------------
+    /// Whether an analyzer or physical optimizer rule can change or reject a plan under the
+    /// session's settings; a host skips calling one that cannot ([`crate::rule_activity`]).
+    #[sabi(unsafe_opaque_field)]
+    pub rule_active: RuleActiveFn,
+
+    /// `supports_filters_pushdown` on a provider of this plugin, with whether the answers are
+    /// stable for the provider's lifetime ([`crate::filter_pushdown`]).
+    #[sabi(unsafe_opaque_field)]
+    pub table_filters_pushdown: TableFiltersPushdownFn,
 }
 
 impl RootModule for PluginModuleRef {
@@ -168,7 +181,7 @@ impl RootModule for PluginModuleRef {
 ///
 /// abi_stable accepts a library whose prefix type has *more* fields than the interface (an
 /// older host), not fewer. So a library of an older minor is checked against that minor's
-/// frozen interface ([`v1_2`], [`v1_3`]) and then read through the current one: the fields it lacks are
+/// frozen interface ([`v1_2`], [`v1_3`], [`v1_4`]) and then read through the current one: the fields it lacks are
 /// not accessible in its own prefix metadata, so their accessors return `None`.
 pub fn checked_root_module(header: &abi_stable::library::LibHeader, minor: u16) -> Result<PluginModuleRef, abi_stable::library::LibraryError> {
     if minor == 2 {
@@ -182,6 +195,11 @@ pub fn checked_root_module(header: &abi_stable::library::LibHeader, minor: u16) 
         let module = header.check_layout::<v1_3::PluginModuleRef>()?;
         // SAFETY: as for 1.2, with the first 20 fields checked.
         return Ok(unsafe { std::mem::transmute::<v1_3::PluginModuleRef, PluginModuleRef>(module) });
+    }
+    if minor == 4 {
+        let module = header.check_layout::<v1_4::PluginModuleRef>()?;
+        // SAFETY: as for 1.2, with the first 24 fields checked.
+        return Ok(unsafe { std::mem::transmute::<v1_4::PluginModuleRef, PluginModuleRef>(module) });
     }
     header.check_layout::<PluginModuleRef>()
 }
@@ -283,6 +301,70 @@ pub mod v1_3 {
         pub plan_relation: PlanRelationFn,
         #[sabi(unsafe_opaque_field)]
         pub table_dml: TableDmlFn,
+    }
+
+    impl RootModule for PluginModuleRef {
+        declare_root_module_statics! {PluginModuleRef}
+        const BASE_NAME: &'static str = "df_plugin";
+        const NAME: &'static str = "df_plugin";
+        const VERSION_STRINGS: VersionStrings = package_version_strings!();
+    }
+}
+
+/// See [`v1_2`]. Never edit.
+#[doc(hidden)]
+pub mod v1_4 {
+    use super::*;
+
+    /// The root module as ABI 1.4 defined it.
+    #[repr(C)]
+    #[derive(StableAbi)]
+    #[sabi(kind(Prefix(prefix_ref = PluginModuleRef, prefix_fields = PluginModulePrefix)))]
+    pub struct PluginModule {
+        pub abi_version: AbiVersion,
+        pub manifest_json: extern "C" fn() -> RResult<RString, PluginError>,
+        pub set_log_sink: extern "C" fn(sink: LogSink),
+        #[sabi(unsafe_opaque_field)]
+        pub config_options: extern "C" fn(options_json: RStr<'_>) -> RResult<FFI_ExtensionOptions, PluginError>,
+        #[sabi(unsafe_opaque_field)]
+        pub scalar_udfs: extern "C" fn() -> RResult<RVec<FFI_ScalarUDF>, PluginError>,
+        #[sabi(unsafe_opaque_field)]
+        pub aggregate_udfs: extern "C" fn() -> RResult<RVec<FFI_AggregateUDF>, PluginError>,
+        #[sabi(unsafe_opaque_field)]
+        pub window_udfs: extern "C" fn() -> RResult<RVec<FFI_WindowUDF>, PluginError>,
+        #[sabi(unsafe_opaque_field)]
+        pub table_functions: extern "C" fn() -> RResult<RVec<NamedTableFunction>, PluginError>,
+        #[sabi(unsafe_opaque_field)]
+        pub physical_optimizer_rules: extern "C" fn() -> RResult<RVec<FFI_PhysicalOptimizerRule>, PluginError>,
+        #[sabi(last_prefix_field)]
+        pub live_objects: extern "C" fn() -> u64,
+        #[sabi(unsafe_opaque_field)]
+        pub register_config: extern "C" fn(options: FFI_ConfigOptions) -> RResult<ConfigHandle, PluginError>,
+        #[sabi(unsafe_opaque_field)]
+        pub invoke_scalar_udf: InvokeScalarUdfFn,
+        #[sabi(unsafe_opaque_field)]
+        pub table_provider_factories: extern "C" fn() -> RResult<RVec<NamedTableProviderFactory>, PluginError>,
+        #[sabi(unsafe_opaque_field)]
+        pub create_table_provider:
+            extern "C" fn(kind: RStr<'_>, options_json: RStr<'_>) -> RResult<FFI_TableProvider, PluginError>,
+        #[sabi(unsafe_opaque_field)]
+        pub call_table_function: CallTableFunctionFn,
+        pub analyzer_rules: extern "C" fn() -> RResult<RVec<RString>, PluginError>,
+        #[sabi(unsafe_opaque_field)]
+        pub analyze_plan: AnalyzePlanFn,
+        pub relation_planners: extern "C" fn() -> RResult<RVec<RString>, PluginError>,
+        #[sabi(unsafe_opaque_field)]
+        pub plan_relation: PlanRelationFn,
+        #[sabi(unsafe_opaque_field)]
+        pub table_dml: TableDmlFn,
+        #[sabi(unsafe_opaque_field)]
+        pub scan_table: ScanTableFn,
+        #[sabi(unsafe_opaque_field)]
+        pub prepare_scalar_udf: PrepareScalarUdfFn,
+        #[sabi(unsafe_opaque_field)]
+        pub invoke_prepared_scalar_udf: InvokePreparedScalarUdfFn,
+        #[sabi(unsafe_opaque_field)]
+        pub create_groups_accumulator: CreateGroupsAccumulatorFn,
     }
 
     impl RootModule for PluginModuleRef {

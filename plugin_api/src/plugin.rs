@@ -39,6 +39,25 @@ pub trait Plugin: 'static {
     /// export exactly the objects [`Self::MANIFEST`] declares, which the host verifies.
     fn build(ctx: &PluginContext) -> Result<PluginExports, PluginError>;
 
+    /// Whether the analyzer or physical optimizer rule named `rule` can change or reject a
+    /// plan under `config` (the session's values of the plugin's namespace, validated). A
+    /// Rust host (ABI 1.5) calls a rule only when this says yes, which saves sending the whole
+    /// plan (and, for physical rules, every session option) on each query. The default,
+    /// `true`, always calls it; say `false` only when the rule would accept every plan as is.
+    fn rule_active(kind: crate::rule_activity::RuleKind, rule: &str, config: &datafusion::config::ConfigOptions) -> bool {
+        let _ = kind;
+        let _ = (rule, config);
+        true
+    }
+
+    /// Whether `provider` (one of this plugin's) answers `supports_filters_pushdown` the same
+    /// way for the same filters for as long as it lives. A Rust host (ABI 1.5) then keeps the
+    /// answers instead of asking in every optimizer pass of every query. Default: `false`.
+    fn stable_filter_pushdown(provider: &dyn datafusion::catalog::TableProvider) -> bool {
+        let _ = provider;
+        false
+    }
+
     /// The part of a scan plan of this plugin's providers that a Rust host may run itself
     /// (ABI 1.4 `scan_table`): DataFusion's own nodes reading files the host can reach too.
     /// The host then reads them with its own Parquet reader, on its own threads, instead of

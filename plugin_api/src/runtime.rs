@@ -5,6 +5,7 @@
 //! handle. So each plugin image owns one multi-thread runtime, created on first use and never
 //! shut down (the library is never unloaded).
 
+use std::cell::Cell;
 use std::sync::OnceLock;
 
 use tokio::runtime::{Builder, Handle, Runtime};
@@ -13,6 +14,33 @@ use crate::error::{ErrorCode, PluginError};
 
 static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
 
+thread_local! {
+    /// This thread runs plugin-runtime work: one of its threads, or a thread inside
+    /// [`block_on_plugin_runtime`].
+    static IN_PLUGIN_RUNTIME: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the current thread is running work on the plugin runtime, where a future can be
+/// awaited in place instead of spawned onto it (saving two thread hand-offs).
+pub fn in_plugin_runtime() -> bool {
+    IN_PLUGIN_RUNTIME.with(Cell::get)
+}
+
+/// Marks the current thread as running plugin-runtime work until dropped.
+struct InPluginRuntime(bool);
+
+impl InPluginRuntime {
+    fn enter() -> Self {
+        Self(IN_PLUGIN_RUNTIME.with(|flag| flag.replace(true)))
+    }
+}
+
+impl Drop for InPluginRuntime {
+    fn drop(&mut self) {
+        IN_PLUGIN_RUNTIME.with(|flag| flag.set(self.0));
+    }
+}
+
 /// Handle of the plugin-owned runtime.
 pub fn plugin_runtime() -> Result<Handle, PluginError> {
     let runtime = RUNTIME.get_or_init(|| {
@@ -20,6 +48,7 @@ pub fn plugin_runtime() -> Result<Handle, PluginError> {
         Builder::new_multi_thread()
             .worker_threads(workers)
             .thread_name("df-plugin-rt")
+            .on_thread_start(|| IN_PLUGIN_RUNTIME.with(|flag| flag.set(true)))
             .enable_all()
             .build()
             .map_err(|e| e.to_string())
@@ -37,11 +66,15 @@ pub fn plugin_runtime() -> Result<Handle, PluginError> {
 pub fn block_on_plugin_runtime<T: Send>(fut: impl std::future::Future<Output = T> + Send) -> Result<T, PluginError> {
     let handle = plugin_runtime()?;
     if Handle::try_current().is_err() {
+        let _marked = InPluginRuntime::enter();
         return Ok(handle.block_on(fut));
     }
     std::thread::scope(|scope| {
         scope
-            .spawn(|| handle.block_on(fut))
+            .spawn(|| {
+                let _marked = InPluginRuntime::enter();
+                handle.block_on(fut)
+            })
             .join()
             .map_err(|_| PluginError::new(ErrorCode::Panic, "work on the plugin runtime panicked"))
     })

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use abi_stable::std_types::{ROption, RResult, RString, RVec};
 use datafusion::arrow::datatypes::SchemaRef;
@@ -19,6 +19,7 @@ use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::config::ConfigOptions;
 use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::Expr;
@@ -31,6 +32,7 @@ use datafusion_ffi::table_provider::FFI_TableProvider;
 use datafusion_proto::bytes::{physical_plan_from_bytes, physical_plan_to_bytes, Serializeable};
 
 use crate::dml::TableDmlFn;
+use crate::filter_pushdown::TableFiltersPushdownFn;
 use crate::error::{ErrorCode, PluginError};
 use crate::export::{exported_state, Exported};
 use crate::guard::guard_ffi;
@@ -207,11 +209,8 @@ pub extern "C" fn scan_table<P: Exported>(table: &FFI_TableProvider, request: Sc
             })
             .collect::<Result<Vec<_>, _>>()?;
         let projection: Option<Vec<usize>> = request.projection.into_option().map(|p| p.into_vec());
-        let session = SessionStateBuilder::new()
-            .with_config(SessionConfig::from(options.as_ref().clone()))
-            .with_runtime_env(state.session().runtime_env())
-            .build();
-        let plan = block_on_plugin_runtime(provider.scan(&session, projection.as_ref(), &filters, request.limit.into_option()))?
+        let session = scan_session_for(options, state.session().runtime_env());
+        let plan = block_on_plugin_runtime(provider.scan(session.as_ref(), projection.as_ref(), &filters, request.limit.into_option()))?
             .map_err(|e| PluginError::from_datafusion(&e, ErrorCode::Execution))?;
         let (host_plan, label) = match P::host_executable(&plan) {
             Some(host) => match physical_plan_to_bytes(Arc::clone(&host.plan)) {
@@ -225,6 +224,26 @@ pub extern "C" fn scan_table<P: Exported>(table: &FFI_TableProvider, request: Sc
         };
         Ok(ScanResponse { plan: FFI_ExecutionPlan::new(plan, Some(state.runtime().clone())), host_plan, label })
     })
+}
+
+/// The session a scan through this ABI hands the provider, built once per configuration
+/// handle: the handle's options are one `Arc` for as long as the host's session options stay
+/// the same, so providers can in turn cache what they derive from them (by `Arc::ptr_eq`).
+fn scan_session_for(options: &Arc<ConfigOptions>, runtime: Arc<RuntimeEnv>) -> Arc<SessionState> {
+    static LAST: Mutex<Option<(Arc<ConfigOptions>, Arc<SessionState>)>> = Mutex::new(None);
+    if let Some((seen, session)) = LAST.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        if Arc::ptr_eq(seen, options) && Arc::ptr_eq(session.runtime_env(), &runtime) {
+            return Arc::clone(session);
+        }
+    }
+    let session = Arc::new(
+        SessionStateBuilder::new()
+            .with_config(SessionConfig::from(options.as_ref().clone()))
+            .with_runtime_env(runtime)
+            .build(),
+    );
+    *LAST.lock().unwrap_or_else(|p| p.into_inner()) = Some((Arc::clone(options), Arc::clone(&session)));
+    session
 }
 
 /// Host side: a scan through [`ScanTableFn`], or `None` when the plugin's ABI lacks it.
@@ -271,7 +290,14 @@ fn host_scan(
     state: &dyn Session,
     projection: Option<&Vec<usize>>,
 ) -> Result<Arc<dyn ExecutionPlan>> {
-    let plan = physical_plan_from_bytes(response.host_plan.as_slice(), &state.task_ctx())?;
+    // Most scan plans name no function: decode them without copying the session's registries
+    // into a task context, and with them only when a predicate calls a function.
+    static BARE: OnceLock<Arc<TaskContext>> = OnceLock::new();
+    let bare = BARE.get_or_init(|| Arc::new(TaskContext::default()));
+    let plan = match physical_plan_from_bytes(response.host_plan.as_slice(), bare) {
+        Ok(plan) => plan,
+        Err(_) => physical_plan_from_bytes(response.host_plan.as_slice(), &state.task_ctx())?,
+    };
     let expected = match projection {
         Some(p) => Arc::new(table_schema.project(p)?),
         None => Arc::clone(table_schema),
@@ -374,10 +400,17 @@ pub struct TableCalls {
     pub scan: Option<ScanTableFn>,
     /// `register_config` (1.1), for the options `scan_table` takes.
     pub register_config: Option<RegisterConfigFn>,
+    /// `table_filters_pushdown` (1.5).
+    pub pushdown: Option<TableFiltersPushdownFn>,
 }
 
 impl TableCalls {
     pub fn of(module: PluginModuleRef) -> Self {
-        Self { dml: module.table_dml(), scan: module.scan_table(), register_config: module.register_config() }
+        Self {
+            dml: module.table_dml(),
+            scan: module.scan_table(),
+            register_config: module.register_config(),
+            pushdown: module.table_filters_pushdown(),
+        }
     }
 }

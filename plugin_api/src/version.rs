@@ -30,7 +30,7 @@ impl AbiVersion {
     ///   `prepare_scalar_udf` + `invoke_prepared_scalar_udf`: a scalar call's fields, literal
     ///   arguments and options cross once per call shape, then only its arrays per batch;
     ///   `create_groups_accumulator`: groups accumulators whose group indices cross borrowed.
-    pub const CURRENT: AbiVersion = AbiVersion { major: 1, minor: 4 };
+    pub const CURRENT: AbiVersion = AbiVersion { major: 1, minor: 5 };
 }
 
 impl std::fmt::Display for AbiVersion {

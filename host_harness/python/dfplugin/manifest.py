@@ -39,9 +39,10 @@ EMBEDDED_FORMAT = 1
 _HEADER = struct.Struct("<8sII")
 
 #: The plugin ABI this host implements (``major``, ``minor``); plugins of the same major and
-#: any minor up to this one are accepted. 1.4 added ``scan_table``, which only Rust hosts call:
-#: datafusion-python scans through ``FFI_TableProvider`` as before.
-HOST_ABI: Tuple[int, int] = (1, 4)
+#: any minor up to this one are accepted. 1.4 added ``scan_table`` and 1.5
+#: ``rule_active`` and ``table_filters_pushdown``, which only Rust hosts call: datafusion-python scans through
+#: ``FFI_TableProvider`` and calls physical optimizer rules through datafusion-ffi as before.
+HOST_ABI: Tuple[int, int] = (1, 5)
 
 #: Capability names in bit order (``Capability::ALL`` in ``plugin_api/src/manifest.rs``).
 KNOWN_CAPABILITIES: Tuple[str, ...] = (

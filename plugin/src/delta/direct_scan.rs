@@ -27,7 +27,11 @@ use datafusion::datasource::table_schema::TableSchema;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
-use deltalake::kernel::LogicalFileView;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use deltalake::kernel::{LogDataHandler, LogicalFileView};
+
+use super::file_index::{FileIndex, SnapshotFiles};
 
 /// Reader features that do not change how a data file's rows are read.
 const READ_NEUTRAL_FEATURES: &[&str] = &["timestampNtz", "v2Checkpoint", "vacuumProtocolCheck"];
@@ -36,10 +40,13 @@ const READ_NEUTRAL_FEATURES: &[&str] = &["timestampNtz", "v2Checkpoint", "vacuum
 /// partition values, computed once per snapshot.
 #[derive(Debug)]
 pub struct DirectScan {
+    /// The provider's schema: what a scan without projection returns.
+    table_schema: SchemaRef,
     file_schema: SchemaRef,
     partition_fields: Vec<FieldRef>,
     /// Table-relative file path (percent-decoded) → partition values, in `partition_fields` order.
     partition_values: HashMap<String, Vec<ScalarValue>>,
+    index: Option<FileIndex>,
 }
 
 /// Why a snapshot is read through deltalake's own scan.
@@ -98,7 +105,7 @@ impl DirectScan {
                 partition_values.insert(file.path().into_owned(), values);
             }
         }
-        Some(Self { file_schema, partition_fields, partition_values })
+        Some(Self { table_schema: Arc::clone(schema), file_schema, partition_fields, partition_values, index: None })
     }
 
     /// Replaces deltalake's read in `plan` with a direct Parquet read of the same files, or
@@ -110,25 +117,75 @@ impl DirectScan {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Option<Arc<dyn ExecutionPlan>> {
-        // Only the shape deltalake plans for a data scan: its exec over one Parquet scan.
-        // Metadata-only answers (`count(*)` from the log), empty scans and unions of several
-        // object stores stay as they are.
-        if plan.name() != "DeltaScanExec" {
+        let (config, files) = deltalake_files(plan)?;
+        let files = files
+            .map(|file| {
+                let mut file = file.clone();
+                file.partition_values = self.values_for(file.object_meta.location.as_ref())?;
+                // deltalake's statistics describe its own column layout, not this one.
+                file.statistics = None;
+                Some(file)
+            })
+            .collect::<Option<Vec<_>>>()?;
+        self.read(config.object_store_url.clone(), files, plan.schema(), session, filters, limit).await
+    }
+
+    /// Indexes this snapshot's files from `plan`, deltalake's plan of an unfiltered scan, so
+    /// later scans choose their files without deltalake (see [`FileIndex`]).
+    pub fn index_files(&mut self, plan: &Arc<dyn ExecutionPlan>, log: &LogDataHandler<'_>) {
+        let paths = log.iter().map(|f| f.path().into_owned()).collect();
+        let snapshot = SnapshotFiles {
+            paths,
+            statistics: log,
+            file_schema: &self.file_schema,
+            partition_fields: &self.partition_fields,
+            partition_values: &self.partition_values,
+        };
+        self.index = FileIndex::build(plan, snapshot);
+        if self.index.is_none() {
+            tracing::debug!(target: "codeanatomy::delta", "no file index for this snapshot; deltalake plans each scan");
+        }
+    }
+
+    /// Files in the index, if the snapshot has one.
+    pub fn indexed_files(&self) -> Option<usize> {
+        self.index.as_ref().map(FileIndex::len)
+    }
+
+    /// Plans a direct read from the file index, without deltalake, or returns `None` when
+    /// this scan needs deltalake to plan it (no index, a metadata-only `count(*)`, a filter on
+    /// a column without exact statistics).
+    pub async fn read_indexed(
+        &self,
+        session: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Option<Arc<dyn ExecutionPlan>> {
+        let index = self.index.as_ref()?;
+        // deltalake answers a scan without columns from the log's row counts.
+        if projection.is_some_and(|p| p.is_empty()) {
             return None;
         }
-        let [child] = plan.children()[..] else { return None };
-        let config = child.downcast_ref::<DataSourceExec>()?.data_source().downcast_ref::<FileScanConfig>()?;
-        config.file_source().downcast_ref::<ParquetSource>()?;
+        let output = match projection {
+            Some(indices) => Arc::new(self.table_schema.project(indices).ok()?),
+            None => Arc::clone(&self.table_schema),
+        };
+        let files = index.select(filters, &self.table_schema, session)?;
+        self.read(index.object_store_url().clone(), files, output, session, filters, limit).await
+    }
 
-        let mut files = Vec::new();
-        for file in config.file_groups.iter().flat_map(|g| g.iter()) {
-            let mut file = file.clone();
-            file.partition_values = self.values_for(file.object_meta.location.as_ref())?;
-            // deltalake's statistics describe its own column layout, not this one.
-            file.statistics = None;
-            files.push(file);
-        }
-        let output = plan.schema();
+    /// A `DataSourceExec` reading `files` as plain Parquet with `output` as its schema, or
+    /// `None` when that schema cannot be produced exactly.
+    async fn read(
+        &self,
+        object_store_url: ObjectStoreUrl,
+        files: Vec<PartitionedFile>,
+        output: SchemaRef,
+        session: &dyn Session,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Option<Arc<dyn ExecutionPlan>> {
         let table_schema = TableSchema::builder(Arc::clone(&self.file_schema))
             .with_table_partition_cols(self.partition_fields.clone())
             .build();
@@ -149,7 +206,7 @@ impl DirectScan {
                 Err(e) => tracing::debug!(target: "codeanatomy::delta", error = %e, "direct scan without a Parquet predicate"),
             }
         }
-        let config = FileScanConfigBuilder::new(config.object_store_url.clone(), Arc::new(source))
+        let config = FileScanConfigBuilder::new(object_store_url, Arc::new(source))
             .with_file_groups(vec![FileGroup::new(files)])
             .with_projection_indices(Some(projection))
             .ok()?
@@ -157,7 +214,7 @@ impl DirectScan {
             .build();
         let direct = ParquetFormat::default().with_options(parquet).create_physical_plan(session, config).await.ok()?;
         if direct.schema() != output {
-            tracing::debug!(target: "codeanatomy::delta", deltalake = ?output, direct = ?direct.schema(), "direct scan schema differs; keeping deltalake's read");
+            tracing::debug!(target: "codeanatomy::delta", expected = ?output, direct = ?direct.schema(), "direct scan schema differs; keeping deltalake's read");
             return None;
         }
         Some(direct)
@@ -170,11 +227,7 @@ impl DirectScan {
             return Some(Vec::new());
         }
         let decoded = percent_decode(location)?;
-        let values = match self.partition_values.get(&decoded) {
-            Some(values) => values,
-            None => decoded.match_indices('/').find_map(|(i, _)| self.partition_values.get(&decoded[i + 1..]))?,
-        };
-        Some(values.clone())
+        table_relative(&decoded, |path| self.partition_values.get(path).cloned()).map(|(_, values)| values)
     }
 }
 
@@ -191,7 +244,7 @@ fn partition_value(raw: Option<String>, data_type: &DataType) -> Option<ScalarVa
     }
 }
 
-fn percent_decode(text: &str) -> Option<String> {
+pub(super) fn percent_decode(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -206,6 +259,28 @@ fn percent_decode(text: &str) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
+}
+
+/// Deltalake's data-scan plan (its exec over one Parquet scan) and the files it reads; `None`
+/// for any other shape: metadata-only answers (`count(*)` from the log), empty scans and
+/// unions of several object stores.
+pub(super) fn deltalake_files(plan: &Arc<dyn ExecutionPlan>) -> Option<(&FileScanConfig, impl Iterator<Item = &PartitionedFile>)> {
+    if plan.name() != "DeltaScanExec" {
+        return None;
+    }
+    let [child] = plan.children()[..] else { return None };
+    let config = child.downcast_ref::<DataSourceExec>()?.data_source().downcast_ref::<FileScanConfig>()?;
+    config.file_source().downcast_ref::<ParquetSource>()?;
+    Some((config, config.file_groups.iter().flat_map(|g| g.iter())))
+}
+
+/// The table-relative path at the end of object-store `location` that `lookup` knows, with
+/// what it found for it.
+pub(super) fn table_relative<'a, T>(location: &'a str, lookup: impl Fn(&str) -> Option<T>) -> Option<(&'a str, T)> {
+    if let Some(found) = lookup(location) {
+        return Some((location, found));
+    }
+    location.match_indices('/').find_map(|(i, _)| lookup(&location[i + 1..]).map(|found| (&location[i + 1..], found)))
 }
 
 #[cfg(test)]

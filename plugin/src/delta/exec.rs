@@ -39,6 +39,8 @@ pub struct ScanSummary {
     pub partition_filter: bool,
     /// The files are read as plain Parquet (`DirectScan`), not through deltalake's exec.
     pub direct_read: bool,
+    /// The plugin chose the files from its per-snapshot index (`FileIndex`), not deltalake.
+    pub file_index: bool,
 }
 
 /// Runs a deltalake plan in the plugin's execution environment.
@@ -58,7 +60,7 @@ impl DeltaTableExec {
         // Providers that do not know their snapshot's file count report what they read.
         summary.files_total = summary.files_total.max(summary.files_scanned);
         let label = format!(
-            "DeltaTableExec: table={}, version={}, files={}/{}, pruned={}, partition_columns=[{}], partition_filter={}, reader={}",
+            "DeltaTableExec: table={}, version={}, files={}/{}, pruned={}, partition_columns=[{}], partition_filter={}, reader={}, file_selection={}",
             summary.table,
             summary.version,
             summary.files_scanned,
@@ -66,7 +68,8 @@ impl DeltaTableExec {
             summary.files_total.saturating_sub(summary.files_scanned),
             summary.partition_columns.join(","),
             summary.partition_filter,
-            if summary.direct_read { "parquet" } else { "deltalake" }
+            if summary.direct_read { "parquet" } else { "deltalake" },
+            if summary.file_index { "index" } else { "deltalake" }
         );
         Self { inner, task_ctx, summary, label }
     }

@@ -179,6 +179,7 @@ impl TableProvider for PluginEnvProvider {
                 partition_columns: Vec::new(),
                 partition_filter: false,
                 direct_read: false,
+                file_index: false,
             },
             spread_files: false,
             direct: None,

@@ -1,11 +1,13 @@
 //! `DeltaProvider`: the one table provider behind every way into a Delta table.
 
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::datasource::TableType;
+use datafusion::execution::session_state::SessionState;
 use datafusion::error::Result;
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
@@ -34,7 +36,14 @@ struct Loaded {
     partition_columns: Vec<String>,
     /// Reads this snapshot's files as plain Parquet where the protocol allows.
     direct: Option<Arc<DirectScan>>,
+    /// deltalake's pushdown answer per filter expression for this snapshot: the optimizer
+    /// asks for the same filters in every pass of every query, and each answer depends only on
+    /// the expression and the snapshot's protocol and partition columns.
+    pushdown: Arc<Mutex<HashMap<Expr, TableProviderFilterPushDown>>>,
 }
+
+/// Pushdown answers kept per snapshot before the memo starts over.
+const PUSHDOWN_ANSWERS_KEPT: usize = 1024;
 
 struct Inner {
     options: DeltaTableOptions,
@@ -68,7 +77,7 @@ fn scan_config(options: &DeltaTableOptions, session: &dyn Session) -> DeltaScanC
     }
 }
 
-fn build_scan(options: &DeltaTableOptions, table: &DeltaTable, session: &dyn Session) -> Result<Loaded> {
+async fn build_scan(options: &DeltaTableOptions, table: &DeltaTable, session: &SessionState) -> Result<Loaded> {
     let uri = &options.table_uri;
     let state = table.snapshot().map_err(|e| map_delta_error(uri, e))?;
     let snapshot = Arc::new(state.snapshot().clone());
@@ -108,9 +117,27 @@ fn build_scan(options: &DeltaTableOptions, table: &DeltaTable, session: &dyn Ses
             tracing::debug!(target: "codeanatomy::delta", table = %uri, %reason, "reads go through deltalake's scan");
             None
         }
-        None => DirectScan::new(&schema, &partition_columns, state.log_data().iter()).map(Arc::new),
+        None => match DirectScan::new(&schema, &partition_columns, state.log_data().iter()) {
+            Some(mut direct) => {
+                // The snapshot's files as deltalake plans them (object-store locations, pinned
+                // files applied), indexed once so scans of this snapshot skip deltalake's planning.
+                table.update_datafusion_session(session).map_err(|e| map_delta_error(uri, e))?;
+                let all = scan.scan(session, None, &[], None).await.map_err(|e| in_table(uri, e))?;
+                direct.index_files(&all, &state.log_data());
+                Some(Arc::new(direct))
+            }
+            None => None,
+        },
     };
-    Ok(Loaded { table: table.clone(), scan: Arc::new(scan), files_total, deletion_vectors, partition_columns, direct })
+    Ok(Loaded {
+        table: table.clone(),
+        scan: Arc::new(scan),
+        files_total,
+        deletion_vectors,
+        partition_columns,
+        direct,
+        pushdown: Default::default(),
+    })
 }
 
 impl DeltaProvider {
@@ -132,9 +159,10 @@ impl DeltaProvider {
         let _enter = span.enter();
         let table = open_table(&options).await?;
         let session = plugin_session(&Default::default());
-        let loaded = build_scan(&options, &table, &session)?;
+        let loaded = build_scan(&options, &table, &session).await?;
         let schema = loaded.scan.schema();
-        tracing::info!(target: "codeanatomy::delta", version = ?table.version(), files = loaded.files_total, "delta provider created");
+        let indexed = loaded.direct.as_ref().and_then(|d| d.indexed_files());
+        tracing::info!(target: "codeanatomy::delta", version = ?table.version(), files = loaded.files_total, ?indexed, "delta provider created");
         Ok(Self { inner: Arc::new(Inner { options, schema, current: RwLock::new(loaded) }) })
     }
 
@@ -157,20 +185,27 @@ impl DeltaProvider {
         if inner.options.version != TableVersion::Latest {
             return Ok(current);
         }
+        let before = current.table.version();
+        if let Some(version) = before {
+            if !newer_commit_may_exist(&current.table, version).await {
+                return Ok(current);
+            }
+        }
         let mut table = current.table.clone();
-        let before = table.version();
         table.update_incremental(None).await.map_err(|e| map_delta_error(&inner.options.table_uri, e))?;
         if table.version() == before {
             return Ok(current);
         }
         // Same scan settings as at creation, so the schema compares like for like.
-        let loaded = build_scan(&inner.options, &table, &plugin_session(&Default::default()))?;
-        if loaded.scan.schema() != inner.schema {
+        let loaded = build_scan(&inner.options, &table, &plugin_session(&Default::default())).await?;
+        // Partition columns are checked too: pushdown answers (which hosts keep, see
+        // `stable_filter_pushdown`) and exact partition filtering depend on them.
+        if loaded.scan.schema() != inner.schema || loaded.partition_columns != current.partition_columns {
             return Err(delta_error(
                 ErrorCode::Plan,
                 format!(
-                    "delta table '{}': the schema changed at version {} since the table was registered (at version {}); \
-                     register it again to read the new schema",
+                    "delta table '{}': the schema or partition columns changed at version {} since the table was registered \
+                     (at version {}); register it again to read the new layout",
                     inner.options.table_uri,
                     table.version().unwrap_or_default(),
                     before.unwrap_or_default()
@@ -180,6 +215,16 @@ impl DeltaProvider {
         *inner.current.write().unwrap_or_else(|p| p.into_inner()) = loaded.clone();
         Ok(loaded)
     }
+}
+
+/// Whether a version after `version` may exist: `false` only when its commit file is certainly
+/// absent. Delta versions are contiguous and each has a commit file, so one `head` answers
+/// what a log listing and snapshot rebuild would, on every scan of a table read at `Latest`.
+async fn newer_commit_may_exist(table: &DeltaTable, version: u64) -> bool {
+    use object_store::ObjectStoreExt;
+    let log_store = table.log_store();
+    let next = log_store.log_path().clone().join(format!("{:020}.json", version + 1).as_str());
+    !matches!(log_store.object_store(None).head(&next).await, Err(object_store::Error::NotFound { .. }))
 }
 
 #[async_trait]
@@ -213,6 +258,7 @@ impl TableProvider for DeltaProvider {
                 partition_columns: loaded.partition_columns.clone(),
                 partition_filter: false,
                 direct_read: false,
+                file_index: false,
             },
             spread_files: !loaded.deletion_vectors,
             direct: loaded.direct.clone(),
@@ -223,7 +269,24 @@ impl TableProvider for DeltaProvider {
     fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
         // deltalake decides per expression tree: Exact only for predicates on partition
         // columns it can evaluate completely, Inexact (file skipping + Parquet pruning) otherwise.
-        self.current().scan.supports_filters_pushdown(filters)
+        let current = self.inner.current.read().unwrap_or_else(|p| p.into_inner());
+        let mut memo = current.pushdown.lock().unwrap_or_else(|p| p.into_inner());
+        let unknown: Vec<&Expr> = filters.iter().copied().filter(|f| !memo.contains_key(*f)).collect();
+        if !unknown.is_empty() {
+            let answers = current.scan.supports_filters_pushdown(&unknown)?;
+            if memo.len() + unknown.len() > PUSHDOWN_ANSWERS_KEPT {
+                memo.clear();
+            }
+            memo.extend(unknown.into_iter().cloned().zip(answers));
+        }
+        filters
+            .iter()
+            .map(|f| {
+                memo.get(*f).cloned().ok_or_else(|| {
+                    datafusion::error::DataFusionError::Internal(format!("no pushdown answer for filter {f}"))
+                })
+            })
+            .collect()
     }
 
     async fn insert_into(
@@ -291,20 +354,30 @@ pub(super) async fn scan_in_plugin_env(
             .iter()
             .any(|f| f.column_refs().iter().any(|c| summary.partition_columns.iter().any(|p| p == &c.name)));
         let uri = summary.table.clone();
-        table.update_datafusion_session(&session).map_err(|e| map_delta_error(&uri, e))?;
-        let plan = provider.scan(&session, projection.as_ref(), &filters, limit).await.map_err(|e| in_table(&uri, e))?;
-        let plan = match &direct {
-            Some(direct) => match direct.rewrite(&plan, &session, &filters, limit).await {
-                Some(plain) => {
-                    summary.direct_read = true;
-                    plain
-                }
-                None => plan,
-            },
-            None => plan,
+        let (session, task_ctx) = (&session.state, Arc::clone(&session.task_ctx));
+        table.update_datafusion_session(session).map_err(|e| map_delta_error(&uri, e))?;
+        let indexed = match &direct {
+            Some(direct) => direct.read_indexed(session, projection.as_ref(), &filters, limit).await,
+            None => None,
+        };
+        let plan = match indexed {
+            Some(plan) => {
+                summary.direct_read = true;
+                summary.file_index = true;
+                plan
+            }
+            None => {
+                let plan = provider.scan(session, projection.as_ref(), &filters, limit).await.map_err(|e| in_table(&uri, e))?;
+                let plain = match &direct {
+                    Some(direct) => direct.rewrite(&plan, session, &filters, limit).await,
+                    None => None,
+                };
+                summary.direct_read = plain.is_some();
+                plain.unwrap_or(plan)
+            }
         };
         let plan = if spread { spread_files(plan, session.config().target_partitions())? } else { plan };
-        let exec = DeltaTableExec::new(plan, session.task_ctx(), summary);
+        let exec = DeltaTableExec::new(plan, task_ctx, summary);
         tracing::debug!(target: "codeanatomy::delta", table = %uri, summary = ?exec.summary(), "delta scan planned");
         Ok(Arc::new(exec) as Arc<dyn ExecutionPlan>)
     })

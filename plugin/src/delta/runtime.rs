@@ -7,11 +7,13 @@
 //! plugin-wide `RuntimeEnv` where deltalake registers each table's object store.
 
 use std::future::Future;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use datafusion::catalog::Session;
 use datafusion::error::{DataFusionError, Result};
+use datafusion::config::ConfigOptions;
 use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::TaskContext;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::prelude::SessionConfig;
 use df_plugin_api::runtime::plugin_runtime;
@@ -39,9 +41,32 @@ pub fn plugin_session(host_config: &SessionConfig) -> SessionState {
     state
 }
 
-/// A plugin session for a host session.
-pub fn plugin_session_for(host: &dyn Session) -> SessionState {
-    plugin_session(host.config())
+/// A plugin session for a host session, and its task context.
+///
+/// Built once per host configuration: Rust hosts scan through this ABI with one configuration
+/// object per distinct session options, so consecutive scans find the session they need here
+/// instead of copying every registry twice per scan. (Hosts through datafusion-ffi send fresh
+/// options on each call and build it each time.)
+pub fn plugin_session_for(host: &dyn Session) -> Arc<PluginSession> {
+    static LAST: Mutex<Option<(Arc<ConfigOptions>, Arc<PluginSession>)>> = Mutex::new(None);
+    let options = host.config().options();
+    if let Some((seen, session)) = LAST.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        if Arc::ptr_eq(seen, options) {
+            return Arc::clone(session);
+        }
+    }
+    let state = plugin_session(host.config());
+    let session = Arc::new(PluginSession { task_ctx: state.task_ctx(), state });
+    // Holding the options keeps their address from being reused by other options.
+    *LAST.lock().unwrap_or_else(|p| p.into_inner()) = Some((Arc::clone(options), Arc::clone(&session)));
+    session
+}
+
+/// A plugin session state with its task context, shared by the scans of one host configuration.
+#[derive(Debug)]
+pub struct PluginSession {
+    pub state: SessionState,
+    pub task_ctx: Arc<TaskContext>,
 }
 
 fn runtime_error(e: impl std::fmt::Display) -> DataFusionError {
@@ -49,8 +74,12 @@ fn runtime_error(e: impl std::fmt::Display) -> DataFusionError {
 }
 
 /// Runs `fut` on the plugin runtime and awaits it from whatever executor polls the caller
-/// (the host's runtime, or datafusion-ffi's poller).
+/// (the host's runtime, or datafusion-ffi's poller). Already on the plugin runtime (a scan
+/// through this ABI runs inside `block_on_plugin_runtime`), it is awaited in place.
 pub async fn on_plugin_runtime<T: Send + 'static>(fut: impl Future<Output = Result<T>> + Send + 'static) -> Result<T> {
+    if df_plugin_api::runtime::in_plugin_runtime() {
+        return fut.await;
+    }
     let handle = plugin_runtime().map_err(DataFusionError::from)?;
     handle.spawn(fut).await.map_err(runtime_error)?
 }

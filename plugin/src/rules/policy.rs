@@ -21,6 +21,16 @@ fn deny(what: &str, context: &str, fix: &str) -> PluginError {
     PluginError::new(ErrorCode::PolicyViolation, format!("{what} is not allowed by the SQL policy ({context}); {fix} allows it"))
 }
 
+/// Whether the policy can deny anything under `config`: not while it allows every statement
+/// kind and volatile functions. Settings that do not parse count as active, so the rule itself
+/// reports them.
+pub fn active(config: &ConfigOptions) -> bool {
+    CodeAnatomyConfig::from_config_options(config).map_or(true, |s| {
+        let p = s.policy;
+        !(p.allow_ddl && p.allow_dml && p.allow_copy && p.allow_statements && !p.deterministic)
+    })
+}
+
 /// Checks a plan description against `settings`.
 pub fn check(plan: &PlanDescription, settings: &PolicySettings) -> Result<(), PluginError> {
     for node in &plan.nodes {

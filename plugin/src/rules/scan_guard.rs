@@ -75,6 +75,13 @@ fn scans(plan: &Arc<dyn ExecutionPlan>, out: &mut Vec<GuardedScan>) {
     }
 }
 
+/// Whether the guard can reject a plan under `config`: only once a limit is set. Settings that
+/// do not parse count as active, so the rule itself reports them.
+pub fn active(config: &ConfigOptions) -> bool {
+    CodeAnatomyConfig::from_config_options(config)
+        .map_or(true, |s| s.scan_guard_max_files > 0 || s.scan_guard_require_partition_filter)
+}
+
 impl PhysicalOptimizerRule for ScanGuard {
     fn optimize(&self, plan: Arc<dyn ExecutionPlan>, config: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
         let settings = CodeAnatomyConfig::from_config_options(config)?;
