@@ -125,7 +125,7 @@ async fn explain_shows_partition_pruning_and_pushdown_is_exact_only_on_partition
         // label (the scan guard and EXPLAIN still see the summary).
         // (An in-process plugin's providers are the host's own objects: nothing to run instead.)
         if label == "dlopen" {
-            assert!(text.contains("reader=parquet, run by host: DataSourceExec"), "{label}: host-run scan: {text}");
+            assert!(text.contains("reader=parquet, file_selection=index, run by host: DataSourceExec"), "{label}: host-run scan: {text}");
         }
         let result = rows(&ctx, &format!("SELECT id FROM delta_scan('{uri}') WHERE part = 'b'")).await.expect("rows");
         assert_eq!(result, vec![vec!["1".to_string()], vec!["5".to_string()]], "{label}");
@@ -139,6 +139,74 @@ async fn explain_shows_partition_pruning_and_pushdown_is_exact_only_on_partition
             vec![TableProviderFilterPushDown::Exact, TableProviderFilterPushDown::Inexact],
             "{label}: exact on partition columns only"
         );
+    }
+}
+
+/// Two commits of an unpartitioned table with a string column: ids 0..3 (`n0`..`n2`), 3..6.
+async fn write_named_table(dir: &std::path::Path) -> String {
+    let uri = dir.join("named").display().to_string();
+    let url = codeanatomy_plugin::delta::deltalake::ensure_table_uri(&uri).expect("url");
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("name", DataType::Utf8, true),
+    ]));
+    for ids in [[0i64, 1, 2], [3, 4, 5]] {
+        let names: Vec<String> = ids.iter().map(|i| format!("n{i}")).collect();
+        let b = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(Int64Array::from(ids.to_vec())), Arc::new(StringArray::from(names))],
+        )
+        .expect("batch");
+        let table = DeltaTable::try_from_url(url.clone()).await.expect("table handle");
+        table.write(vec![b]).with_save_mode(SaveMode::Append).await.expect("write commit");
+    }
+    uri
+}
+
+async fn explain(ctx: &SessionContext, sql: &str) -> String {
+    format!("{:?}", rows(ctx, &format!("EXPLAIN {sql}")).await.expect("explain"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scans_choose_files_from_the_snapshot_index_and_follow_new_commits() {
+    let dir = temp_dir("delta-index");
+    let uri = write_table(&dir).await;
+    let named = write_named_table(&dir).await;
+    let mut contexts = Vec::new();
+    for (label, plugin) in hosts() {
+        let ctx = session(&plugin, 8192);
+        for (name, location) in [("t", &uri), ("n", &named)] {
+            ctx.sql(&format!("CREATE EXTERNAL TABLE {name} STORED AS DELTA LOCATION '{location}'")).await.expect("ddl");
+        }
+        // `id` statistics are exact: the index keeps only the file whose range holds 8 and 9.
+        let text = explain(&ctx, "SELECT id FROM t WHERE id >= 8").await;
+        assert!(text.contains("files=1/9, pruned=8") && text.contains("file_selection=index"), "{label}: {text}");
+        assert_eq!(rows(&ctx, "SELECT id FROM t WHERE id >= 8").await.expect("rows"), vec![vec!["8".to_string()], vec!["9".to_string()]]);
+        // Partition filters are applied exactly from the index (deltalake reports them Exact).
+        let text = explain(&ctx, "SELECT id FROM t WHERE part IN ('b', 'c')").await;
+        assert!(text.contains("files=4/9") && text.contains("file_selection=index"), "{label}: {text}");
+        assert_eq!(rows(&ctx, "SELECT count(*) FROM t WHERE part IN ('b', 'c')").await.expect("rows"), vec![vec!["4".to_string()]]);
+        // String statistics are truncated by writers: such filters are planned by deltalake.
+        let text = explain(&ctx, "SELECT id FROM n WHERE name = 'n4'").await;
+        assert!(text.contains("file_selection=deltalake"), "{label}: {text}");
+        assert_eq!(rows(&ctx, "SELECT id FROM n WHERE name = 'n4'").await.expect("rows"), vec![vec!["4".to_string()]]);
+        let text = explain(&ctx, "SELECT name FROM n WHERE id < 2").await;
+        assert!(text.contains("files=1/2") && text.contains("file_selection=index"), "{label}: {text}");
+        if label == "dlopen" {
+            assert!(text.contains("file_selection=index, run by host: DataSourceExec"), "{label}: host-run scan: {text}");
+        }
+        contexts.push((label, ctx));
+    }
+
+    // A commit written after the tables were registered is read by the next scan.
+    let table = DeltaTable::try_from_url(codeanatomy_plugin::delta::deltalake::ensure_table_uri(&uri).expect("url"))
+        .await
+        .expect("table handle");
+    table.write(vec![batch(&[10, 11], &["e", "e"])]).with_save_mode(SaveMode::Append).await.expect("append");
+    for (label, ctx) in &contexts {
+        assert_eq!(rows(ctx, "SELECT count(*), max(id) FROM t").await.expect("rows"), vec![vec!["12".to_string(), "11".to_string()]], "{label}");
+        let text = explain(ctx, "SELECT id FROM t WHERE part = 'e'").await;
+        assert!(text.contains("version=3") && text.contains("files=1/10") && text.contains("file_selection=index"), "{label}: {text}");
     }
 }
 
