@@ -181,3 +181,20 @@ async fn previous_minor_plugin_loads_works_and_refuses_newer_capabilities() {
     let current = load(plugin_path()).expect("load codeanatomy");
     current.require(df_plugin_api::Capability::AnalyzerRule).expect("the current plugin carries analyzer rules");
 }
+
+/// Evolution: a plugin built with the frozen ABI 1.4 root module loads into this 1.5 host; the
+/// 1.5 calls (rule activity, pushdown answers) read as absent and the 1.4 ones stay present.
+#[tokio::test]
+async fn abi_1_4_plugin_loads_without_the_1_5_calls() {
+    let old = load(fixture_path("fixture_abi_1_4")).expect("an ABI 1.4 plugin loads in a 1.5 host");
+    assert_eq!(old.manifest().abi, df_plugin_api::AbiVersion { major: 1, minor: 4 });
+    let module = old.module();
+    assert!(module.rule_active().is_none() && module.table_filters_pushdown().is_none(), "1.5 fields must read as absent");
+    assert!(module.scan_table().is_some() && module.create_groups_accumulator().is_some(), "1.4 fields stay present");
+
+    let mut builder = SessionStateBuilder::new().with_default_features();
+    old.install(&mut builder, &Default::default()).expect("install the 1.4 plugin");
+    let ctx = SessionContext::new_with_state(builder.build());
+    let batches = ctx.sql("SELECT fixture_echo(CAST(7 AS BIGINT)) AS v").await.unwrap().collect().await.unwrap();
+    assert_eq!(df_plugin_host::conform::rows_of(&batches).unwrap(), vec![vec!["7".to_string()]]);
+}

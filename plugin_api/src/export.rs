@@ -306,6 +306,39 @@ pub fn root_module_v1_2<P: Exported>() -> crate::module::v1_2::PluginModuleRef {
     .leak_into_prefix()
 }
 
+/// The root module of `P` in the frozen ABI 1.4 layout (the evolution fixture only).
+#[doc(hidden)]
+pub fn root_module_v1_4<P: Exported>() -> crate::module::v1_4::PluginModuleRef {
+    init_loaded_image();
+    crate::module::v1_4::PluginModule {
+        abi_version: AbiVersion { major: 1, minor: 4 },
+        manifest_json: manifest_json::<P>,
+        set_log_sink,
+        config_options: config_options::<P>,
+        scalar_udfs: scalar_udfs::<P>,
+        aggregate_udfs: aggregate_udfs::<P>,
+        window_udfs: window_udfs::<P>,
+        table_functions: table_functions::<P>,
+        physical_optimizer_rules: physical_optimizer_rules::<P>,
+        live_objects,
+        register_config: crate::scalar_udf::register_config,
+        invoke_scalar_udf: crate::scalar_udf::invoke_scalar_udf::<P>,
+        table_provider_factories: table_provider_factories::<P>,
+        create_table_provider: create_table_provider::<P>,
+        call_table_function: crate::table_function::call_table_function::<P>,
+        analyzer_rules: crate::analyzer::analyzer_rules::<P>,
+        analyze_plan: crate::analyzer::analyze_plan::<P>,
+        relation_planners: crate::relation_planner::relation_planners::<P>,
+        plan_relation: crate::relation_planner::plan_relation::<P>,
+        table_dml: crate::dml::table_dml::<P>,
+        scan_table: crate::scan::scan_table::<P>,
+        prepare_scalar_udf: crate::scalar_udf::prepare_scalar_udf::<P>,
+        invoke_prepared_scalar_udf: crate::scalar_udf::invoke_prepared_scalar_udf,
+        create_groups_accumulator: crate::aggregate_udf::create_groups_accumulator::<P>,
+    }
+    .leak_into_prefix()
+}
+
 fn module_of<P: Exported>() -> PluginModuleRef {
     PluginModule {
         abi_version: AbiVersion::CURRENT,
@@ -574,6 +607,10 @@ macro_rules! export_plugin {
     // The evolution fixture: the same plugin in the frozen ABI 1.2 root-module layout.
     ($plugin:ty, frozen_abi_1_2) => {
         $crate::export_plugin!(@root $plugin, $crate::module::v1_2::PluginModuleRef, $crate::export::root_module_v1_2::<$plugin>());
+    };
+    // The evolution fixture: the same plugin in the frozen ABI 1.4 root-module layout.
+    ($plugin:ty, frozen_abi_1_4) => {
+        $crate::export_plugin!(@root $plugin, $crate::module::v1_4::PluginModuleRef, $crate::export::root_module_v1_4::<$plugin>());
     };
     (@root $plugin:ty, $module:ty, $root:expr) => {
         const _: () = {

@@ -107,7 +107,11 @@ def test_parse_embedded_errors(lib_path: str) -> None:
     "change, kind, needles",
     [
         ({"abi": {"major": 2, "minor": 0}}, "abi_major_mismatch", ["2.0", "{}.{}".format(*dfplugin.manifest.HOST_ABI)]),
-        ({"abi": {"major": 1, "minor": 5}}, "abi_minor_too_new", ["1.5", "{}.{}".format(*dfplugin.manifest.HOST_ABI)]),
+        (
+            {"abi": {"major": 1, "minor": dfplugin.manifest.HOST_ABI[1] + 1}},
+            "abi_minor_too_new",
+            ["1.{}".format(dfplugin.manifest.HOST_ABI[1] + 1), "{}.{}".format(*dfplugin.manifest.HOST_ABI)],
+        ),
         ({"datafusion": "54.0.0"}, "datafusion_mismatch", ["54.0.0", "55.2.0", 'datafusion = "=55.2.0"', "datafusion==54.*"]),
         ({"datafusion_ffi": "56.1.0"}, "datafusion_ffi_mismatch", ["56.1.0", "55.2.0", "datafusion==56.*"]),
         ({"target": "aarch64-apple-darwin"}, "target_mismatch", ["aarch64-apple-darwin"]),
