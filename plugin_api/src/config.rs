@@ -12,6 +12,7 @@
 //! becomes an error: at the first statement that reads the namespace.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use datafusion::config::ConfigOptions;
 use datafusion_ffi::config::extension_options::FFI_ExtensionOptions;
@@ -294,6 +295,47 @@ pub fn namespace_entries(options: &ConfigOptions, prefix: &str) -> Vec<(String, 
         }
     }
     out
+}
+
+/// A value derived from session options, kept for the last options object it was made for.
+///
+/// Hosts hold one `Arc<ConfigOptions>` per session configuration for as long as it does not
+/// change, so comparing the `Arc` (not the ~200 values) finds the value again; holding the
+/// `Arc` keeps its address from being reused by other options.
+#[derive(Debug)]
+pub struct LastForOptions<T>(Mutex<Option<(Arc<ConfigOptions>, Arc<T>)>>);
+
+impl<T> Default for LastForOptions<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> LastForOptions<T> {
+    pub const fn new() -> Self {
+        Self(Mutex::new(None))
+    }
+
+    /// The value for `options`, made by `make` if they are not the last options seen.
+    pub fn get_or_try_make<E>(&self, options: &Arc<ConfigOptions>, make: impl FnOnce() -> Result<T, E>) -> Result<Arc<T>, E> {
+        let mut last = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((seen, value)) = last.as_ref() {
+            if Arc::ptr_eq(seen, options) {
+                return Ok(Arc::clone(value));
+            }
+        }
+        let value = Arc::new(make()?);
+        *last = Some((Arc::clone(options), Arc::clone(&value)));
+        Ok(value)
+    }
+
+    /// [`Self::get_or_try_make`] for values that are always made.
+    pub fn get_or_make(&self, options: &Arc<ConfigOptions>, make: impl FnOnce() -> T) -> Arc<T> {
+        match self.get_or_try_make(options, || Ok::<T, std::convert::Infallible>(make())) {
+            Ok(value) => value,
+            Err(never) => match never {},
+        }
+    }
 }
 
 /// The session's values of namespace `prefix` as a JSON object (`{"<prefix>.<key>": "value"}`),

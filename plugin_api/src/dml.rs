@@ -23,10 +23,10 @@ use datafusion_ffi::execution_plan::FFI_ExecutionPlan;
 use datafusion_ffi::table_provider::{FFI_TableProvider, ForeignTableProvider};
 use datafusion::catalog::TableProviderFactory;
 use datafusion::logical_expr::CreateExternalTable;
-use datafusion_proto::bytes::Serializeable;
 
 use crate::config::settings_json;
 use crate::error::{ErrorCode, PluginError};
+use crate::expr_bytes::{decode_expr, decode_exprs, encode_expr, encode_exprs};
 use crate::export::{exported_state, Exported};
 use crate::guard::guard_ffi;
 use crate::plugin::options_from_settings;
@@ -83,14 +83,11 @@ pub extern "C" fn table_dml<P: Exported>(table: &FFI_TableProvider, request: Dml
         })?;
         let provider = <Arc<dyn TableProvider>>::from(table);
         let task_ctx = state.task_ctx();
-        let decode = |bytes: &RVec<u8>| {
-            Expr::from_bytes_with_ctx(bytes.as_slice(), &task_ctx).map_err(|e| PluginError::from_datafusion(&e, ErrorCode::InvalidArgument))
-        };
-        let filters = request.filters.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+        let filters = decode_exprs(&request.filters, &task_ctx)?;
         let assignments = request
             .assignments
             .iter()
-            .map(|Tuple2(column, expr)| Ok((column.to_string(), decode(expr)?)))
+            .map(|Tuple2(column, expr)| Ok((column.to_string(), decode_expr(expr, &task_ctx)?)))
             .collect::<Result<Vec<_>, PluginError>>()?;
         let mut session = state.session().state();
         let config = options_from_settings(&P::MANIFEST, request.settings_json.as_str())?;
@@ -172,13 +169,12 @@ impl AbiTableProvider {
             )
             .into());
         };
-        let encode = |e: &Expr| e.to_bytes().map(|b| RVec::from(b.to_vec()));
         let request = DmlRequest {
             op: op as u8,
-            filters: filters.iter().map(encode).collect::<Result<RVec<_>>>()?,
+            filters: encode_exprs(filters)?,
             assignments: assignments
                 .iter()
-                .map(|(c, e)| Ok(Tuple2(RString::from(c.as_str()), encode(e)?)))
+                .map(|(c, e)| Ok(Tuple2(RString::from(c.as_str()), encode_expr(e)?)))
                 .collect::<Result<RVec<_>>>()?,
             settings_json: RString::from(
                 self.namespace.as_deref().map(|ns| settings_json(state.config_options(), ns)).unwrap_or_default(),

@@ -7,8 +7,10 @@ use std::sync::{Arc, Once, OnceLock};
 
 use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::std_types::{RResult, RStr, RString, RVec};
+use datafusion::config::ConfigOptions;
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::execution::TaskContextProvider;
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_ffi::config::extension_options::FFI_ExtensionOptions;
 use datafusion_ffi::physical_optimizer::FFI_PhysicalOptimizerRule;
 use datafusion_ffi::proto::logical_extension_codec::FFI_LogicalExtensionCodec;
@@ -20,6 +22,7 @@ use datafusion_ffi::udtf::FFI_TableFunction;
 use datafusion_ffi::udwf::FFI_WindowUDF;
 use tokio::runtime::Handle;
 
+use crate::config::LastForOptions;
 use crate::error::{ErrorCode, PluginError};
 use crate::guard::{guard, guard_ffi, guard_or, panic_message};
 use crate::log::{set_sink, LogSink};
@@ -40,6 +43,8 @@ pub struct ExportedState {
     /// Kept alive for the process: exported providers and table functions hold weak
     /// references to it.
     task_ctx_provider: Arc<FrozenTaskContext>,
+    /// The session scans through this ABI hand providers, per configuration handle.
+    scan_sessions: LastForOptions<SessionState>,
 }
 
 /// The plugin session's task context, built once.
@@ -71,6 +76,18 @@ impl ExportedState {
     /// The plugin session's task context, for decoding host expressions (built once).
     pub(crate) fn task_ctx(&self) -> Arc<datafusion::execution::TaskContext> {
         self.task_ctx_provider.task_ctx()
+    }
+
+    /// The session a scan through this ABI hands the provider, built once per configuration
+    /// handle: the handle's options are one `Arc` for as long as the host's session options
+    /// stay the same, so providers can in turn cache what they derive from them.
+    pub(crate) fn scan_session(&self, options: &Arc<ConfigOptions>) -> Arc<SessionState> {
+        self.scan_sessions.get_or_make(options, || {
+            SessionStateBuilder::new()
+                .with_config(SessionConfig::from(options.as_ref().clone()))
+                .with_runtime_env(self.task_ctx.runtime_env())
+                .build()
+        })
     }
 
     /// The plugin's own session as a task-context provider. It shares the allocation held by
@@ -142,7 +159,15 @@ fn build_state<P: Plugin>() -> Result<ExportedState, PluginError> {
     let task_ctx = plugin_task_context(&exports);
     tracing::info!(target: "df_plugin", objects = ?exports.names(), "plugin exports built");
     let task_ctx_provider = Arc::new(FrozenTaskContext(task_ctx.task_ctx()));
-    Ok(ExportedState { exports, manifest, manifest_json, runtime, task_ctx, task_ctx_provider })
+    Ok(ExportedState {
+        exports,
+        manifest,
+        manifest_json,
+        runtime,
+        task_ctx,
+        task_ctx_provider,
+        scan_sessions: LastForOptions::new(),
+    })
 }
 
 static IMAGE_INIT: Once = Once::new();

@@ -16,9 +16,9 @@ use datafusion::catalog::TableProvider;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion_ffi::table_provider::FFI_TableProvider;
-use datafusion_proto::bytes::Serializeable;
 
 use crate::error::{ErrorCode, PluginError};
+use crate::expr_bytes::{decode_exprs, encode_exprs};
 use crate::export::{exported_state, Exported};
 use crate::guard::guard_ffi;
 
@@ -61,13 +61,7 @@ pub extern "C" fn table_filters_pushdown<P: Exported>(
     guard_ffi("table_filters_pushdown", || {
         let state = exported_state::<P>()?;
         let task_ctx = state.task_ctx();
-        let filters = filters
-            .iter()
-            .map(|bytes| {
-                Expr::from_bytes_with_ctx(bytes.as_slice(), &task_ctx)
-                    .map_err(|e| PluginError::from_datafusion(&e, ErrorCode::InvalidArgument))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let filters = decode_exprs(&filters, &task_ctx)?;
         let provider = <std::sync::Arc<dyn TableProvider>>::from(table);
         let answers = provider
             .supports_filters_pushdown(&filters.iter().collect::<Vec<_>>())
@@ -107,8 +101,7 @@ impl PushdownMemo {
                 return Ok(answers.clone());
             }
         }
-        let encoded =
-            filters.iter().map(|e| e.to_bytes().map(|b| RVec::from(b.to_vec()))).collect::<Result<RVec<_>>>()?;
+        let encoded = encode_exprs(filters.iter().copied())?;
         let reply = match ask(encoded) {
             RResult::ROk(reply) => reply,
             RResult::RErr(error) => return Err(DataFusionError::from(error)),

@@ -14,6 +14,7 @@ pub mod config;
 pub mod dml;
 pub mod error;
 pub mod export;
+pub mod expr_bytes;
 pub mod filter_pushdown;
 pub mod guard;
 pub mod log;

@@ -31,6 +31,7 @@ use datafusion::logical_expr::{
 use datafusion_ffi::arrow_wrappers::{WrappedArray, WrappedSchema};
 use datafusion_ffi::config::FFI_ConfigOptions;
 
+use crate::config::LastForOptions;
 use crate::error::{ErrorCode, PluginError};
 use crate::export::{exported_state, Exported};
 use crate::guard::guard_ffi;
@@ -296,24 +297,15 @@ pub type RegisterConfigFn = extern "C" fn(options: FFI_ConfigOptions) -> RResult
 
 /// The last session options sent to a plugin, and the plugin's handle for them: options
 /// cross once per distinct `Arc<ConfigOptions>`, in practice once per query.
-#[derive(Debug, Default)]
-pub struct ConfigCache(Mutex<Option<(Arc<ConfigOptions>, Arc<ConfigHandle>)>>);
+pub type ConfigCache = LastForOptions<ConfigHandle>;
 
 impl ConfigCache {
     /// The plugin's handle for `options`, registering them if they are not the last ones sent.
     pub fn handle(&self, register: RegisterConfigFn, options: &Arc<ConfigOptions>) -> Result<Arc<ConfigHandle>> {
-        let mut cached = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((seen, handle)) = cached.as_ref() {
-            if Arc::ptr_eq(seen, options) {
-                return Ok(Arc::clone(handle));
-            }
-        }
-        let handle = match register(FFI_ConfigOptions::from(options.as_ref())) {
-            RResult::ROk(h) => Arc::new(h),
-            RResult::RErr(e) => return Err(e.into()),
-        };
-        *cached = Some((Arc::clone(options), Arc::clone(&handle)));
-        Ok(handle)
+        self.get_or_try_make(options, || match register(FFI_ConfigOptions::from(options.as_ref())) {
+            RResult::ROk(h) => Ok(h),
+            RResult::RErr(e) => Err(e.into()),
+        })
     }
 }
 

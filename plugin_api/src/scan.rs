@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::fmt;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use abi_stable::std_types::{ROption, RResult, RString, RVec};
 use datafusion::arrow::datatypes::SchemaRef;
@@ -19,19 +19,18 @@ use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::config::ConfigOptions;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::Expr;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::metrics::MetricsSet;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, Statistics};
-use datafusion::prelude::SessionConfig;
 use datafusion_ffi::execution_plan::FFI_ExecutionPlan;
 use datafusion_ffi::table_provider::FFI_TableProvider;
-use datafusion_proto::bytes::{physical_plan_from_bytes, physical_plan_to_bytes, Serializeable};
+use datafusion_proto::bytes::{physical_plan_from_bytes, physical_plan_to_bytes};
 
 use crate::dml::TableDmlFn;
+use crate::expr_bytes::{decode_exprs, encode_exprs};
 use crate::filter_pushdown::TableFiltersPushdownFn;
 use crate::error::{ErrorCode, PluginError};
 use crate::export::{exported_state, Exported};
@@ -200,16 +199,9 @@ pub extern "C" fn scan_table<P: Exported>(table: &FFI_TableProvider, request: Sc
         let options = unsafe { &*(request.config as *const Arc<ConfigOptions>) };
         let provider = <Arc<dyn TableProvider>>::from(table);
         let task_ctx = state.task_ctx();
-        let filters = request
-            .filters
-            .iter()
-            .map(|bytes| {
-                Expr::from_bytes_with_ctx(bytes.as_slice(), &task_ctx)
-                    .map_err(|e| PluginError::from_datafusion(&e, ErrorCode::InvalidArgument))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let filters = decode_exprs(&request.filters, &task_ctx)?;
         let projection: Option<Vec<usize>> = request.projection.into_option().map(|p| p.into_vec());
-        let session = scan_session_for(options, state.session().runtime_env());
+        let session = state.scan_session(options);
         let plan = block_on_plugin_runtime(provider.scan(session.as_ref(), projection.as_ref(), &filters, request.limit.into_option()))?
             .map_err(|e| PluginError::from_datafusion(&e, ErrorCode::Execution))?;
         let (host_plan, label) = match P::host_executable(&plan) {
@@ -224,26 +216,6 @@ pub extern "C" fn scan_table<P: Exported>(table: &FFI_TableProvider, request: Sc
         };
         Ok(ScanResponse { plan: FFI_ExecutionPlan::new(plan, Some(state.runtime().clone())), host_plan, label })
     })
-}
-
-/// The session a scan through this ABI hands the provider, built once per configuration
-/// handle: the handle's options are one `Arc` for as long as the host's session options stay
-/// the same, so providers can in turn cache what they derive from them (by `Arc::ptr_eq`).
-fn scan_session_for(options: &Arc<ConfigOptions>, runtime: Arc<RuntimeEnv>) -> Arc<SessionState> {
-    static LAST: Mutex<Option<(Arc<ConfigOptions>, Arc<SessionState>)>> = Mutex::new(None);
-    if let Some((seen, session)) = LAST.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
-        if Arc::ptr_eq(seen, options) && Arc::ptr_eq(session.runtime_env(), &runtime) {
-            return Arc::clone(session);
-        }
-    }
-    let session = Arc::new(
-        SessionStateBuilder::new()
-            .with_config(SessionConfig::from(options.as_ref().clone()))
-            .with_runtime_env(runtime)
-            .build(),
-    );
-    *LAST.lock().unwrap_or_else(|p| p.into_inner()) = Some((Arc::clone(options), Arc::clone(&session)));
-    session
 }
 
 /// Host side: a scan through [`ScanTableFn`], or `None` when the plugin's ABI lacks it.
@@ -266,7 +238,7 @@ pub(crate) fn scan_through_abi(
         let handle = config.handle(register, state.config().options())?;
         let request = ScanRequest {
             projection: projection.map(|p| RVec::from(p.clone())).into(),
-            filters: filters.iter().map(|e| e.to_bytes().map(|b| RVec::from(b.to_vec()))).collect::<Result<RVec<_>>>()?,
+            filters: encode_exprs(filters)?,
             limit: limit.into(),
             config: handle.ptr,
         };

@@ -12,12 +12,11 @@ use std::sync::Arc;
 use abi_stable::std_types::{RResult, RSlice, RStr, RVec};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::Expr;
 use datafusion_ffi::table_provider::FFI_TableProvider;
-use datafusion_proto::bytes::Serializeable;
 
 use crate::dml::AbiTableProvider;
 use crate::error::{ErrorCode, PluginError};
+use crate::expr_bytes::{decode_exprs, encode_exprs};
 use crate::export::{exported_state, Exported};
 use crate::guard::guard_ffi;
 use crate::module::PluginModuleRef;
@@ -41,11 +40,7 @@ pub extern "C" fn call_table_function<P: Exported>(
         })?;
         let session = state.session();
         let task_ctx = state.task_ctx();
-        let exprs = args
-            .iter()
-            .map(|bytes| Expr::from_bytes_with_ctx(bytes.as_slice(), &task_ctx))
-            .collect::<Result<Vec<_>>>()
-            .map_err(|e| PluginError::from_datafusion(&e, ErrorCode::InvalidArgument))?;
+        let exprs = decode_exprs(&args, &task_ctx)?;
         let session_state = session.state();
         let provider = export
             .function
@@ -82,11 +77,7 @@ impl AbiTableFunction {
 
 impl TableFunctionImpl for AbiTableFunction {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
-        let encoded = args
-            .exprs()
-            .iter()
-            .map(|e| e.to_bytes().map(|b| RVec::from(b.to_vec())))
-            .collect::<Result<Vec<_>>>()?;
+        let encoded = encode_exprs(args.exprs())?;
         match (self.call)(RStr::from_str(&self.name), RSlice::from_slice(&encoded)) {
             RResult::ROk(provider) => Ok(AbiTableProvider::wrap(
                 &self.plugin,

@@ -7,15 +7,15 @@
 //! plugin-wide `RuntimeEnv` where deltalake registers each table's object store.
 
 use std::future::Future;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use datafusion::catalog::Session;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::config::ConfigOptions;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::TaskContext;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::prelude::SessionConfig;
+use df_plugin_api::config::LastForOptions;
 use df_plugin_api::runtime::plugin_runtime;
 
 /// The `RuntimeEnv` all Delta scans of this process plan and execute with.
@@ -48,18 +48,11 @@ pub fn plugin_session(host_config: &SessionConfig) -> SessionState {
 /// instead of copying every registry twice per scan. (Hosts through datafusion-ffi send fresh
 /// options on each call and build it each time.)
 pub fn plugin_session_for(host: &dyn Session) -> Arc<PluginSession> {
-    static LAST: Mutex<Option<(Arc<ConfigOptions>, Arc<PluginSession>)>> = Mutex::new(None);
-    let options = host.config().options();
-    if let Some((seen, session)) = LAST.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
-        if Arc::ptr_eq(seen, options) {
-            return Arc::clone(session);
-        }
-    }
-    let state = plugin_session(host.config());
-    let session = Arc::new(PluginSession { task_ctx: state.task_ctx(), state });
-    // Holding the options keeps their address from being reused by other options.
-    *LAST.lock().unwrap_or_else(|p| p.into_inner()) = Some((Arc::clone(options), Arc::clone(&session)));
-    session
+    static LAST: LastForOptions<PluginSession> = LastForOptions::new();
+    LAST.get_or_make(host.config().options(), || {
+        let state = plugin_session(host.config());
+        PluginSession { task_ctx: state.task_ctx(), state }
+    })
 }
 
 /// A plugin session state with its task context, shared by the scans of one host configuration.
