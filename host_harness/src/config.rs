@@ -82,6 +82,14 @@ impl PluginConfigOptions {
         }
     }
 
+    /// The declared default of a plugin key (`prefix.key`), or `None` when no installed plugin
+    /// declares it.
+    pub fn default_of(&self, key: &str) -> Option<String> {
+        let (prefix, inner) = key.split_once('.')?;
+        let ns = self.namespaces.iter().find(|ns| ns.prefix == prefix)?;
+        ns.keys.get(inner).map(|spec| spec.decl.default.clone())
+    }
+
     /// Whether a plugin's namespace `prefix` is registered.
     pub fn has_namespace(&self, prefix: &str) -> bool {
         self.namespaces.iter().any(|ns| ns.prefix == prefix)
@@ -107,7 +115,8 @@ impl PluginConfigOptions {
             )));
         };
         spec.normalize(value).ok_or_else(|| {
-            config_error(format!("invalid value '{value}' for configuration key '{key}': expected {}", spec.describe()))
+            let shown = if df_plugin_api::redact::is_secret_key(key) { df_plugin_api::redact::REDACTED } else { value };
+            config_error(format!("invalid value '{shown}' for configuration key '{key}': expected {}", spec.describe()))
         })
     }
 }

@@ -72,6 +72,21 @@ pub enum HostError {
 
     #[error("invalid install options for plugin '{plugin}': {error}")]
     InvalidOptions { plugin: String, error: PluginError },
+
+    #[error("plugin '{path}' is not signed, and this host loads only signed plugins. Sign it (`dfplugin keygen --out KEY`, then `dfplugin sign {path} --key KEY`) and trust its key (--trust KEY.pub, or DFPLUGIN_TRUST_FILE=KEY.pub), or allow unsigned plugins explicitly (--allow-unsigned, or DFPLUGIN_ALLOW_UNSIGNED=1)")]
+    Unsigned { path: PathBuf },
+
+    #[error("plugin '{path}' carries a signature that does not verify: {reason}. It was modified after signing or damaged; it is never loaded, whatever the trust policy. Rebuild it and sign it again")]
+    SignatureInvalid { path: PathBuf, reason: String },
+
+    #[error("plugin '{path}' is signed by key {key}, which this host does not trust. Add that key's public key file to the trust files (--trust FILE, or DFPLUGIN_TRUST_FILE), or sign the plugin with a trusted key")]
+    UntrustedKey { path: PathBuf, key: String },
+
+    #[error("the plugin trust policy can only be tightened once a plugin has been loaded; refused to loosen it ({loosened}). Set the trust policy before loading the first plugin")]
+    TrustPolicyLoosened { loosened: String },
+
+    #[error("trust file '{path}'{}: {reason}. A trust file lists one key per line as 'ed25519:<64 hex digits>' (`dfplugin keygen` writes one); '#' starts a comment", if *line > 0 { format!(", line {line}") } else { String::new() })]
+    TrustFile { path: PathBuf, line: usize, reason: String },
 }
 
 impl HostError {
@@ -100,6 +115,11 @@ impl HostError {
             HostError::NameCollision { .. } => "name_collision",
             HostError::CapabilityUnavailable { .. } => "capability_unavailable",
             HostError::InvalidOptions { .. } => "invalid_options",
+            HostError::Unsigned { .. } => "unsigned",
+            HostError::SignatureInvalid { .. } => "signature_invalid",
+            HostError::UntrustedKey { .. } => "untrusted_key",
+            HostError::TrustPolicyLoosened { .. } => "trust_policy_loosened",
+            HostError::TrustFile { .. } => "trust_file_invalid",
         }
     }
 }

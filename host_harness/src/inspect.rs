@@ -24,7 +24,23 @@ pub(crate) fn check_readable(path: &Path) -> Result<File, HostError> {
         }
         Err(e) => return Err(HostError::Unreadable { path: path.to_path_buf(), reason: e.to_string() }),
         Ok(meta) if !meta.is_file() => {
-            return Err(HostError::Unreadable { path: path.to_path_buf(), reason: "it is not a regular file".into() })
+            use std::os::unix::fs::FileTypeExt;
+            let kind = meta.file_type();
+            let what = if kind.is_dir() {
+                "a directory"
+            } else if kind.is_fifo() {
+                "a FIFO (named pipe)"
+            } else if kind.is_socket() {
+                "a socket"
+            } else if kind.is_block_device() || kind.is_char_device() {
+                "a device"
+            } else {
+                "not a regular file"
+            };
+            return Err(HostError::Unreadable {
+                path: path.to_path_buf(),
+                reason: format!("it is {what}; a plugin must be a regular shared-library file (.so)"),
+            });
         }
         Ok(_) => {}
     }

@@ -293,6 +293,11 @@ impl LoadedPlugin {
             // Planners are asked in order; the plugin's only take relations they recognise.
             builder.relation_planners().get_or_insert_with(Vec::new).insert(0, Arc::new(planner));
         }
+        // `DELETE ... WHERE false` must reach no provider as a filterless delete (see empty_dml).
+        let rules = builder.optimizer_rules().get_or_insert_with(Vec::new);
+        if !rules.iter().any(|r| r.name() == crate::empty_dml::EMPTY_DML_RULE) {
+            rules.push(Arc::new(crate::empty_dml::EmptyDmlRule));
+        }
         let mut config = builder.config().take().unwrap_or_else(SessionConfig::new);
         if let (Some(bag), Some(ns), Some(manifest)) = (objects.config, namespace.as_deref(), self.manifest().config.as_ref()) {
             if !skipped(Capability::ConfigNamespace, ns) {

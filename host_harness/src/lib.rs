@@ -13,15 +13,18 @@
 
 pub mod conform;
 pub mod config;
+pub mod empty_dml;
 pub mod error;
 pub mod inspect;
 pub mod install;
 pub mod introspect;
 pub mod load;
 pub mod sql;
+pub mod trust;
 
 pub use error::HostError;
 pub use inspect::read_embedded_manifest;
 pub use install::{CollisionPolicy, InstallOptions};
 pub use introspect::InstalledPlugin;
 pub use load::{load, loaded_plugins, LoadedPlugin, PluginObjects};
+pub use trust::{set_trust_policy, trust_policy, TrustPolicy};

@@ -156,7 +156,8 @@ extern "C" fn forward_plugin_log(level: u8, target: RStr<'_>, message: RStr<'_>)
 }
 
 /// Loads the plugin library at `path` (once per process; a second call returns the same
-/// plugin). Checks, in order: the file is readable; its embedded manifest is present and
+/// plugin). Checks, in order: the file is a readable regular file; its signature satisfies the
+/// process's trust policy ([`crate::trust`]); its embedded manifest is present and
 /// parses; ABI major equal and minor not newer; DataFusion, datafusion-ffi and arrow majors
 /// equal; target equal; capabilities known. Only then is the library opened, and the live
 /// manifest it reports must equal the embedded one.
@@ -165,6 +166,14 @@ pub fn load(path: impl AsRef<Path>) -> Result<Arc<LoadedPlugin>, HostError> {
     let span = tracing::info_span!("load_plugin", path = %path.display());
     let _enter = span.enter();
 
+    if let Ok(canonical) = std::fs::canonicalize(path) {
+        if let Some(existing) = registry().lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&canonical) {
+            tracing::debug!("plugin already loaded; reusing it");
+            return Ok(Arc::clone(existing));
+        }
+    }
+    // Before anything else reads the file as a library: only trusted bytes are looked at.
+    crate::trust::check_trusted(path)?;
     let embedded = read_embedded_manifest(path)?;
     check_compatibility(path, &embedded)?;
     let canonical = std::fs::canonicalize(path).map_err(|e| HostError::Unreadable { path: path.to_path_buf(), reason: e.to_string() })?;

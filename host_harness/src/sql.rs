@@ -12,7 +12,7 @@ use std::sync::Arc;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::session_state::SessionState;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{LogicalPlan, Statement};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
@@ -45,7 +45,38 @@ pub async fn execute_logical_plan(ctx: &SessionContext, plan: LogicalPlan) -> Re
     if matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Statement(_)) {
         check_plan(&ctx.state(), &plan)?;
     }
+    if let LogicalPlan::Statement(Statement::ResetVariable(reset)) = &plan {
+        if let Some(done) = reset_plugin_key(ctx, &reset.variable)? {
+            return Ok(done);
+        }
+    }
     ctx.execute_logical_plan(plan).await
+}
+
+/// `RESET <namespace>.<key>` for a plugin's key: DataFusion 55 resets only `datafusion.*` keys
+/// ("Could not find config namespace"), so the host sets the key back to its declared default,
+/// as `SET` would (validated, and seen by the plugin). `None` for keys of no plugin.
+fn reset_plugin_key(ctx: &SessionContext, variable: &str) -> Result<Option<DataFrame>> {
+    let key = variable.trim().to_ascii_lowercase();
+    let state = ctx.state();
+    let Some(bag) = state.config().options().extensions.get::<crate::config::PluginConfigOptions>() else { return Ok(None) };
+    let Some(default) = bag.default_of(&key) else {
+        return match key.split_once('.') {
+            // A plugin's namespace with an unknown key: the same error SET gives.
+            Some((prefix, _)) if bag.has_namespace(prefix) => {
+                let mut probe = bag.clone();
+                datafusion::config::ExtensionOptions::set(&mut probe, &key, "")?;
+                Ok(None)
+            }
+            _ => Ok(None),
+        };
+    };
+    ctx.state_ref().write().config_mut().options_mut().set(&key, &default)?;
+    tracing::debug!(target: "df_plugin_host", %key, %default, "plugin configuration reset");
+    Ok(Some(DataFrame::new(ctx.state(), LogicalPlan::EmptyRelation(datafusion::logical_expr::EmptyRelation {
+        produce_one_row: false,
+        schema: Arc::new(datafusion::common::DFSchema::empty()),
+    }))))
 }
 
 /// `ctx.sql(sql)` with every statement kind checked by the installed plugin analyzer rules.

@@ -76,6 +76,20 @@ pub const NAMESPACE: ConfigNamespaceDecl = ConfigNamespaceDecl {
             doc: "SQL policy: reject functions whose declared volatility is volatile (random(), uuid(), ...).",
         },
         ConfigKeyDecl {
+            key: "policy.allowed_locations",
+            ty: ConfigType::String,
+            default: "",
+            doc: "Location policy: comma-separated prefixes (local paths or object-store URIs) every Delta table opened \
+                  must lie under, checked after resolving '..' and symbolic links (empty = any location).",
+        },
+        ConfigKeyDecl {
+            key: "delta.allow_external_files",
+            ty: ConfigType::Bool,
+            default: "false",
+            doc: "Read Delta data files whose log entry is an absolute URI outside the table root (relative paths that \
+                  leave the root are always refused).",
+        },
+        ConfigKeyDecl {
             key: "dml.allow_full_table_delete",
             ty: ConfigType::Bool,
             default: "false",
@@ -146,6 +160,9 @@ pub struct CodeAnatomyConfig {
     pub scan_guard_require_partition_filter: bool,
     pub policy: PolicySettings,
     pub dml_allow_full_table_delete: bool,
+    /// `policy.allowed_locations`, split (empty: any location).
+    pub allowed_locations: Vec<String>,
+    pub delta_allow_external_files: bool,
 }
 
 /// `codeanatomy.policy.*`.
@@ -195,6 +212,14 @@ impl CodeAnatomyConfig {
                 deterministic: resolved.get_bool("policy.deterministic")?,
             },
             dml_allow_full_table_delete: resolved.get_bool("dml.allow_full_table_delete")?,
+            allowed_locations: resolved
+                .get("policy.allowed_locations")?
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_string)
+                .collect(),
+            delta_allow_external_files: resolved.get_bool("delta.allow_external_files")?,
         })
     }
 }
@@ -211,6 +236,8 @@ impl Default for CodeAnatomyConfig {
                 scan_guard_require_partition_filter: false,
                 policy: PolicySettings::default(),
                 dml_allow_full_table_delete: false,
+                allowed_locations: Vec::new(),
+                delta_allow_external_files: false,
             })
     }
 }

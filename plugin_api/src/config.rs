@@ -181,7 +181,8 @@ impl ConfigNamespaceDecl {
             PluginError::new(
                 ErrorCode::InvalidConfig,
                 format!(
-                    "invalid value '{value}' for configuration key '{}.{key}': expected {}",
+                    "invalid value '{}' for configuration key '{}.{key}': expected {}",
+                    if crate::redact::is_secret_key(key) { crate::redact::REDACTED } else { value },
                     self.prefix,
                     decl.ty.describe()
                 ),

@@ -42,11 +42,14 @@ pub enum ErrorCode {
     Io = 11,
     /// A table, version or file was not found.
     NotFound = 12,
+    /// Stored data contradicts its own metadata (a data file whose column types differ from
+    /// the table's schema, a damaged file): reading on would return wrong values.
+    CorruptData = 13,
 }
 
 impl ErrorCode {
     /// Every known code, in numeric order.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::Unknown,
         ErrorCode::Internal,
         ErrorCode::Panic,
@@ -60,6 +63,7 @@ impl ErrorCode {
         ErrorCode::PolicyViolation,
         ErrorCode::Io,
         ErrorCode::NotFound,
+        ErrorCode::CorruptData,
     ];
 
     pub fn from_u32(code: u32) -> ErrorCode {
@@ -82,6 +86,7 @@ impl ErrorCode {
             ErrorCode::PolicyViolation => "policy_violation",
             ErrorCode::Io => "io",
             ErrorCode::NotFound => "not_found",
+            ErrorCode::CorruptData => "corrupt_data",
         }
     }
 
@@ -119,8 +124,16 @@ pub struct PluginError {
 }
 
 impl PluginError {
+    /// An error with `code`. Credentials inside URLs in `message` (`s3://KEY:SECRET@bucket`,
+    /// `?X-Amz-Signature=...`) are redacted: errors travel to logs, terminals and other
+    /// processes, and secrets never do.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code: code as u32, message: RString::from(message.into()) }
+        let message = message.into();
+        let message = match crate::redact::redact_urls(&message) {
+            std::borrow::Cow::Borrowed(_) => message,
+            std::borrow::Cow::Owned(redacted) => redacted,
+        };
+        Self { code: code as u32, message: RString::from(message) }
     }
 
     pub fn code(&self) -> ErrorCode {

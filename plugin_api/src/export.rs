@@ -392,6 +392,7 @@ fn module_of<P: Exported>() -> PluginModuleRef {
         create_groups_accumulator: crate::aggregate_udf::create_groups_accumulator::<P>,
         rule_active: crate::rule_activity::rule_active::<P>,
         table_filters_pushdown: crate::filter_pushdown::table_filters_pushdown::<P>,
+        call_table_function_with_config: crate::table_function::call_table_function_with_config::<P>,
     }
     .leak_into_prefix()
 }

@@ -99,6 +99,8 @@ impl Subscriber for SinkSubscriber {
         let mut visitor = MessageVisitor::default();
         event.record(&mut visitor);
         let text = format!("{}{}", visitor.message, visitor.fields);
+        // Table locations in events may carry credentials: they never reach the host's logs.
+        let text = crate::redact::redact_urls(&text);
         let metadata = event.metadata();
         (sink.log)(level_to_u8(metadata.level()), RStr::from_str(metadata.target()), RStr::from_str(&text));
     }

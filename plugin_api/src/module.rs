@@ -32,7 +32,7 @@ use datafusion_ffi::config::FFI_ConfigOptions;
 
 use crate::error::PluginError;
 use crate::scalar_udf::{ConfigHandle, InvokePreparedScalarUdfFn, InvokeScalarUdfFn, PrepareScalarUdfFn};
-use crate::table_function::CallTableFunctionFn;
+use crate::table_function::{CallTableFunctionFn, CallTableFunctionWithConfigFn};
 use crate::{analyzer::AnalyzePlanFn, dml::TableDmlFn, relation_planner::PlanRelationFn};
 use crate::aggregate_udf::CreateGroupsAccumulatorFn;
 use crate::log::LogSink;
@@ -168,6 +168,13 @@ pub struct PluginModule {
     /// stable for the provider's lifetime ([`crate::filter_pushdown`]).
     #[sabi(unsafe_opaque_field)]
     pub table_filters_pushdown: TableFiltersPushdownFn,
+
+    // ---- ABI 1.6 ----------------------------------------------------------------------
+    /// `call_table_function` with the session's options (a `register_config` handle), so a
+    /// table function sees the session's settings (e.g. the location policy) when it opens
+    /// its table ([`crate::table_function`]).
+    #[sabi(unsafe_opaque_field)]
+    pub call_table_function_with_config: CallTableFunctionWithConfigFn,
 }
 
 impl RootModule for PluginModuleRef {
@@ -181,7 +188,7 @@ impl RootModule for PluginModuleRef {
 ///
 /// abi_stable accepts a library whose prefix type has *more* fields than the interface (an
 /// older host), not fewer. So a library of an older minor is checked against that minor's
-/// frozen interface ([`v1_2`], [`v1_3`], [`v1_4`]) and then read through the current one: the fields it lacks are
+/// frozen interface ([`v1_2`], [`v1_3`], [`v1_4`], [`v1_5`]) and then read through the current one: the fields it lacks are
 /// not accessible in its own prefix metadata, so their accessors return `None`.
 pub fn checked_root_module(header: &abi_stable::library::LibHeader, minor: u16) -> Result<PluginModuleRef, abi_stable::library::LibraryError> {
     if minor == 2 {
@@ -200,6 +207,11 @@ pub fn checked_root_module(header: &abi_stable::library::LibHeader, minor: u16) 
         let module = header.check_layout::<v1_4::PluginModuleRef>()?;
         // SAFETY: as for 1.2, with the first 24 fields checked.
         return Ok(unsafe { std::mem::transmute::<v1_4::PluginModuleRef, PluginModuleRef>(module) });
+    }
+    if minor == 5 {
+        let module = header.check_layout::<v1_5::PluginModuleRef>()?;
+        // SAFETY: as for 1.2, with the first 26 fields checked.
+        return Ok(unsafe { std::mem::transmute::<v1_5::PluginModuleRef, PluginModuleRef>(module) });
     }
     header.check_layout::<PluginModuleRef>()
 }
@@ -365,6 +377,74 @@ pub mod v1_4 {
         pub invoke_prepared_scalar_udf: InvokePreparedScalarUdfFn,
         #[sabi(unsafe_opaque_field)]
         pub create_groups_accumulator: CreateGroupsAccumulatorFn,
+    }
+
+    impl RootModule for PluginModuleRef {
+        declare_root_module_statics! {PluginModuleRef}
+        const BASE_NAME: &'static str = "df_plugin";
+        const NAME: &'static str = "df_plugin";
+        const VERSION_STRINGS: VersionStrings = package_version_strings!();
+    }
+}
+
+/// See [`v1_2`]. Never edit.
+#[doc(hidden)]
+pub mod v1_5 {
+    use super::*;
+
+    /// The root module as ABI 1.5 defined it.
+    #[repr(C)]
+    #[derive(StableAbi)]
+    #[sabi(kind(Prefix(prefix_ref = PluginModuleRef, prefix_fields = PluginModulePrefix)))]
+    pub struct PluginModule {
+        pub abi_version: AbiVersion,
+        pub manifest_json: extern "C" fn() -> RResult<RString, PluginError>,
+        pub set_log_sink: extern "C" fn(sink: LogSink),
+        #[sabi(unsafe_opaque_field)]
+        pub config_options: extern "C" fn(options_json: RStr<'_>) -> RResult<FFI_ExtensionOptions, PluginError>,
+        #[sabi(unsafe_opaque_field)]
+        pub scalar_udfs: extern "C" fn() -> RResult<RVec<FFI_ScalarUDF>, PluginError>,
+        #[sabi(unsafe_opaque_field)]
+        pub aggregate_udfs: extern "C" fn() -> RResult<RVec<FFI_AggregateUDF>, PluginError>,
+        #[sabi(unsafe_opaque_field)]
+        pub window_udfs: extern "C" fn() -> RResult<RVec<FFI_WindowUDF>, PluginError>,
+        #[sabi(unsafe_opaque_field)]
+        pub table_functions: extern "C" fn() -> RResult<RVec<NamedTableFunction>, PluginError>,
+        #[sabi(unsafe_opaque_field)]
+        pub physical_optimizer_rules: extern "C" fn() -> RResult<RVec<FFI_PhysicalOptimizerRule>, PluginError>,
+        #[sabi(last_prefix_field)]
+        pub live_objects: extern "C" fn() -> u64,
+        #[sabi(unsafe_opaque_field)]
+        pub register_config: extern "C" fn(options: FFI_ConfigOptions) -> RResult<ConfigHandle, PluginError>,
+        #[sabi(unsafe_opaque_field)]
+        pub invoke_scalar_udf: InvokeScalarUdfFn,
+        #[sabi(unsafe_opaque_field)]
+        pub table_provider_factories: extern "C" fn() -> RResult<RVec<NamedTableProviderFactory>, PluginError>,
+        #[sabi(unsafe_opaque_field)]
+        pub create_table_provider:
+            extern "C" fn(kind: RStr<'_>, options_json: RStr<'_>) -> RResult<FFI_TableProvider, PluginError>,
+        #[sabi(unsafe_opaque_field)]
+        pub call_table_function: CallTableFunctionFn,
+        pub analyzer_rules: extern "C" fn() -> RResult<RVec<RString>, PluginError>,
+        #[sabi(unsafe_opaque_field)]
+        pub analyze_plan: AnalyzePlanFn,
+        pub relation_planners: extern "C" fn() -> RResult<RVec<RString>, PluginError>,
+        #[sabi(unsafe_opaque_field)]
+        pub plan_relation: PlanRelationFn,
+        #[sabi(unsafe_opaque_field)]
+        pub table_dml: TableDmlFn,
+        #[sabi(unsafe_opaque_field)]
+        pub scan_table: ScanTableFn,
+        #[sabi(unsafe_opaque_field)]
+        pub prepare_scalar_udf: PrepareScalarUdfFn,
+        #[sabi(unsafe_opaque_field)]
+        pub invoke_prepared_scalar_udf: InvokePreparedScalarUdfFn,
+        #[sabi(unsafe_opaque_field)]
+        pub create_groups_accumulator: CreateGroupsAccumulatorFn,
+        #[sabi(unsafe_opaque_field)]
+        pub rule_active: RuleActiveFn,
+        #[sabi(unsafe_opaque_field)]
+        pub table_filters_pushdown: TableFiltersPushdownFn,
     }
 
     impl RootModule for PluginModuleRef {

@@ -65,9 +65,16 @@ pub fn plugin_runtime() -> Result<Handle, PluginError> {
 /// instead of nesting runtimes.
 pub fn block_on_plugin_runtime<T: Send>(fut: impl std::future::Future<Output = T> + Send) -> Result<T, PluginError> {
     let handle = plugin_runtime()?;
+    // A panic in the work (a damaged Delta log, a bug) is an error, never an unwind into the
+    // caller: callers are often datafusion-ffi's `extern "C"` wrappers, where it would abort.
+    let panicked = |payload: Box<dyn std::any::Any + Send>| {
+        let message = crate::guard::panic_message(payload.as_ref());
+        tracing::error!(target: "df_plugin", panic = %message, "work on the plugin runtime panicked");
+        PluginError::new(ErrorCode::Panic, format!("work on the plugin runtime panicked: {message}"))
+    };
     if Handle::try_current().is_err() {
         let _marked = InPluginRuntime::enter();
-        return Ok(handle.block_on(fut));
+        return std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle.block_on(fut))).map_err(panicked);
     }
     std::thread::scope(|scope| {
         scope
@@ -76,6 +83,6 @@ pub fn block_on_plugin_runtime<T: Send>(fut: impl std::future::Future<Output = T
                 handle.block_on(fut)
             })
             .join()
-            .map_err(|_| PluginError::new(ErrorCode::Panic, "work on the plugin runtime panicked"))
+            .map_err(panicked)
     })
 }

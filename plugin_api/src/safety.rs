@@ -391,3 +391,70 @@ impl PartitionEvaluator for PanicSafePartitionEvaluator {
         self.inner.include_rank()
     }
 }
+
+/// A record batch stream whose polls cannot unwind: a panic while producing a batch (a
+/// corrupt Parquet page inside arrow's reader, a bug in an operator) ends the stream with an
+/// [`ErrorCode::Panic`] error naming `object`. Hosts poll plugin streams through
+/// datafusion-ffi's `extern "C"` wrappers, where an unwinding panic aborts the process (a
+/// Python session dies with SIGABRT), and a Rust host running a plugin's scan itself would
+/// exit just the same.
+pub struct PanicSafeStream {
+    inner: Option<datafusion::execution::SendableRecordBatchStream>,
+    schema: datafusion::arrow::datatypes::SchemaRef,
+    object: Arc<str>,
+}
+
+impl PanicSafeStream {
+    /// Wraps `inner`; `object` names what produced it in the error (e.g. the table).
+    pub fn wrap(
+        object: impl Into<Arc<str>>,
+        inner: datafusion::execution::SendableRecordBatchStream,
+    ) -> datafusion::execution::SendableRecordBatchStream {
+        let schema = inner.schema();
+        Box::pin(Self { inner: Some(inner), schema, object: object.into() })
+    }
+}
+
+impl futures::Stream for PanicSafeStream {
+    type Item = Result<datafusion::arrow::array::RecordBatch>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        let Some(inner) = self.inner.as_mut() else { return Poll::Ready(None) };
+        match catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll_next(cx))) {
+            Ok(poll) => poll,
+            Err(payload) => {
+                // The inner stream's state is unknown after a panic: drop it (also inside
+                // catch_unwind, its destructor may panic too) and end the stream after this error.
+                let inner = self.inner.take();
+                let _ = catch_unwind(AssertUnwindSafe(move || drop(inner)));
+                let message = panic_message(payload.as_ref());
+                tracing::error!(target: "df_plugin", object = %self.object, panic = %message, "plugin stream panicked");
+                Poll::Ready(Some(Err(df_error(
+                    ErrorCode::Panic,
+                    format!("{}: reading panicked (the data is likely corrupt): {message}", self.object),
+                ))))
+            }
+        }
+    }
+}
+
+impl datafusion::physical_plan::RecordBatchStream for PanicSafeStream {
+    fn schema(&self) -> datafusion::arrow::datatypes::SchemaRef {
+        Arc::clone(&self.schema)
+    }
+}
+
+/// `plan.execute(partition, ctx)` with the call and every poll of its stream panic-contained.
+pub fn execute_contained(
+    object: &str,
+    plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+    partition: usize,
+    ctx: Arc<datafusion::execution::TaskContext>,
+) -> Result<datafusion::execution::SendableRecordBatchStream> {
+    let stream = contain(object, "execute", || plan.execute(partition, ctx))?;
+    Ok(PanicSafeStream::wrap(object, stream))
+}

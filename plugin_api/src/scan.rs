@@ -281,7 +281,7 @@ fn host_scan(
             expected.fields()
         )));
     }
-    Ok(Arc::new(HostScanExec { label: response.label.to_string(), inner: plan }))
+    HostScanExec::new(response.label.to_string(), plan, expected.metadata())
 }
 
 /// A plugin's scan run by the host: DataFusion's own nodes (usually one Parquet
@@ -293,9 +293,34 @@ fn host_scan(
 pub struct HostScanExec {
     label: String,
     inner: Arc<dyn ExecutionPlan>,
+    /// The inner plan's properties with the scan's schema-level metadata (the provider's
+    /// source identity, see [`crate::schema_identity`]), when the decoded plan lacks it.
+    relabelled: Option<Arc<PlanProperties>>,
 }
 
 impl HostScanExec {
+    fn new(
+        label: String,
+        inner: Arc<dyn ExecutionPlan>,
+        metadata: &std::collections::HashMap<String, String>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let relabelled = if inner.schema().metadata() == metadata {
+            None
+        } else {
+            let schema = crate::schema_identity::with_metadata(&inner.schema(), metadata);
+            Some(crate::schema_identity::properties_with_schema(&inner, schema)?)
+        };
+        Ok(Arc::new(Self { label, inner, relabelled }))
+    }
+
+    fn with_inner(&self, inner: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+        let metadata = match &self.relabelled {
+            Some(props) => props.eq_properties.schema().metadata().clone(),
+            None => inner.schema().metadata().clone(),
+        };
+        Self::new(self.label.clone(), inner, &metadata)
+    }
+
     /// The plan the host runs.
     pub fn inner(&self) -> &Arc<dyn ExecutionPlan> {
         &self.inner
@@ -315,7 +340,7 @@ impl ExecutionPlan for HostScanExec {
     }
 
     fn properties(&self) -> &Arc<PlanProperties> {
-        self.inner.properties()
+        self.relabelled.as_ref().unwrap_or_else(|| self.inner.properties())
     }
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
@@ -339,18 +364,21 @@ impl ExecutionPlan for HostScanExec {
     }
 
     fn reset_state(self: Arc<Self>) -> Result<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(Self { label: self.label.clone(), inner: Arc::clone(&self.inner).reset_state()? }))
+        self.with_inner(Arc::clone(&self.inner).reset_state()?)
     }
 
     fn repartitioned(&self, target_partitions: usize, config: &ConfigOptions) -> Result<Option<Arc<dyn ExecutionPlan>>> {
-        Ok(self
-            .inner
-            .repartitioned(target_partitions, config)?
-            .map(|inner| Arc::new(Self { label: self.label.clone(), inner }) as Arc<dyn ExecutionPlan>))
+        self.inner.repartitioned(target_partitions, config)?.map(|inner| self.with_inner(inner)).transpose()
     }
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
-        self.inner.execute(partition, context)
+        // The host runs the plugin's Parquet read itself: a corrupt file must end in an error,
+        // not a panic that takes the host process down.
+        let stream = crate::safety::execute_contained(&self.label, &self.inner, partition, context)?;
+        Ok(match &self.relabelled {
+            Some(props) => crate::schema_identity::relabel_stream(stream, Arc::clone(props.eq_properties.schema())),
+            None => stream,
+        })
     }
 
     fn metrics(&self) -> Option<MetricsSet> {

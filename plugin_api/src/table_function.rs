@@ -26,27 +26,56 @@ use crate::scan::TableCalls;
 pub type CallTableFunctionFn =
     extern "C" fn(name: RStr<'_>, args: RSlice<'_, RVec<u8>>) -> RResult<FFI_TableProvider, PluginError>;
 
-/// Plugin side: decodes the arguments against the plugin's own functions, calls the function,
-/// exports its provider with pushdown on.
+/// `call_table_function_with_config(name, args, config)` (ABI 1.6): as [`CallTableFunctionFn`],
+/// with the session's options as a live handle from `register_config`.
+pub type CallTableFunctionWithConfigFn = extern "C" fn(
+    name: RStr<'_>,
+    args: RSlice<'_, RVec<u8>>,
+    config: *const std::ffi::c_void,
+) -> RResult<FFI_TableProvider, PluginError>;
+
+/// Calls the plugin's table function `name` with `session`, and exports its provider with
+/// pushdown on.
+fn call_in<P: Exported>(name: &str, args: &[RVec<u8>], session: &dyn datafusion::catalog::Session) -> Result<FFI_TableProvider, PluginError> {
+    let state = exported_state::<P>()?;
+    let export = state.exports.table_functions.iter().find(|t| t.name == name).ok_or_else(|| {
+        PluginError::new(ErrorCode::UnknownObject, format!("this plugin exports no table function named '{name}'"))
+    })?;
+    let task_ctx = state.task_ctx();
+    let exprs = decode_exprs(args, &task_ctx)?;
+    let provider = export
+        .function
+        .call_with_args(TableFunctionArgs::new(&exprs, session))
+        .map_err(|e| PluginError::from_datafusion(&e, ErrorCode::Execution))?;
+    Ok(FFI_TableProvider::new(provider, true, Some(state.runtime().clone()), &state.task_context_provider(), None))
+}
+
+/// Plugin side of [`CallTableFunctionFn`]: the plugin's own session (default settings).
 pub extern "C" fn call_table_function<P: Exported>(
     name: RStr<'_>,
     args: RSlice<'_, RVec<u8>>,
 ) -> RResult<FFI_TableProvider, PluginError> {
     guard_ffi("call_table_function", || {
-        let state = exported_state::<P>()?;
-        let name = name.as_str();
-        let export = state.exports.table_functions.iter().find(|t| t.name == name).ok_or_else(|| {
-            PluginError::new(ErrorCode::UnknownObject, format!("this plugin exports no table function named '{name}'"))
-        })?;
-        let session = state.session();
-        let task_ctx = state.task_ctx();
-        let exprs = decode_exprs(&args, &task_ctx)?;
-        let session_state = session.state();
-        let provider = export
-            .function
-            .call_with_args(TableFunctionArgs::new(&exprs, &session_state))
-            .map_err(|e| PluginError::from_datafusion(&e, ErrorCode::Execution))?;
-        Ok(FFI_TableProvider::new(provider, true, Some(state.runtime().clone()), &state.task_context_provider(), None))
+        let session = exported_state::<P>()?.session().state();
+        call_in::<P>(name.as_str(), &args, &session)
+    })
+}
+
+/// Plugin side of [`CallTableFunctionWithConfigFn`]: a session with the host's options.
+pub extern "C" fn call_table_function_with_config<P: Exported>(
+    name: RStr<'_>,
+    args: RSlice<'_, RVec<u8>>,
+    config: *const std::ffi::c_void,
+) -> RResult<FFI_TableProvider, PluginError> {
+    guard_ffi("call_table_function_with_config", || {
+        if config.is_null() {
+            return Err(PluginError::new(ErrorCode::InvalidArgument, "call_table_function_with_config: NULL config handle"));
+        }
+        // SAFETY: `config` is a live handle from `register_config`, held by the host for the
+        // duration of this call.
+        let options = unsafe { &*(config as *const std::sync::Arc<datafusion::config::ConfigOptions>) };
+        let session = exported_state::<P>()?.scan_session(options);
+        call_in::<P>(name.as_str(), &args, session.as_ref())
     })
 }
 
@@ -55,6 +84,9 @@ pub extern "C" fn call_table_function<P: Exported>(
 pub struct AbiTableFunction {
     name: String,
     call: CallTableFunctionFn,
+    /// ABI 1.6: the call with the session's options (with `register_config`).
+    call_with_config: Option<(CallTableFunctionWithConfigFn, crate::scalar_udf::RegisterConfigFn)>,
+    config: crate::scalar_udf::ConfigCache,
     plugin: String,
     namespace: Option<String>,
     calls: TableCalls,
@@ -68,6 +100,8 @@ impl AbiTableFunction {
         module.call_table_function().map(|call| Self {
             name: name.to_string(),
             call,
+            call_with_config: module.call_table_function_with_config().zip(module.register_config()),
+            config: Default::default(),
             plugin: plugin.to_string(),
             namespace: namespace.map(str::to_string),
             calls: TableCalls::of(module),
@@ -78,7 +112,14 @@ impl AbiTableFunction {
 impl TableFunctionImpl for AbiTableFunction {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
         let encoded = encode_exprs(args.exprs())?;
-        match (self.call)(RStr::from_str(&self.name), RSlice::from_slice(&encoded)) {
+        let answer = match self.call_with_config {
+            Some((call, register)) => {
+                let handle = self.config.handle(register, args.session().config().options())?;
+                call(RStr::from_str(&self.name), RSlice::from_slice(&encoded), handle.ptr)
+            }
+            None => (self.call)(RStr::from_str(&self.name), RSlice::from_slice(&encoded)),
+        };
+        match answer {
             RResult::ROk(provider) => Ok(AbiTableProvider::wrap(
                 &self.plugin,
                 self.namespace.as_deref(),

@@ -30,7 +30,12 @@ impl AbiVersion {
     ///   `prepare_scalar_udf` + `invoke_prepared_scalar_udf`: a scalar call's fields, literal
     ///   arguments and options cross once per call shape, then only its arrays per batch;
     ///   `create_groups_accumulator`: groups accumulators whose group indices cross borrowed.
-    pub const CURRENT: AbiVersion = AbiVersion { major: 1, minor: 5 };
+    /// - 1.5: `rule_active` (rules a host may skip under the session's settings) and
+    ///   `table_filters_pushdown` (pushdown answers a host may keep) ([`crate::rule_activity`],
+    ///   [`crate::filter_pushdown`]).
+    /// - 1.6: `call_table_function_with_config`: table functions see the session's settings
+    ///   (the location policy) when they open their table ([`crate::table_function`]).
+    pub const CURRENT: AbiVersion = AbiVersion { major: 1, minor: 6 };
 }
 
 impl std::fmt::Display for AbiVersion {

@@ -17,6 +17,10 @@ pub fn profile_dir() -> PathBuf {
 pub fn build_libraries() {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
+        // The libraries built here are unsigned: these tests load them under an explicit
+        // allow-unsigned trust policy (inherited by the `dfplugin` processes they start). The
+        // tests of signing itself run `dfplugin` without it (see tests/cli.rs).
+        std::env::set_var("DFPLUGIN_ALLOW_UNSIGNED", "1");
         let profile_dir = profile_dir();
         let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
         let release = profile_dir.file_name().is_some_and(|n| n == "release");

@@ -10,6 +10,9 @@ A plugin library is a cdylib built with ``df_plugin_api``'s ``export_plugin!`` m
 embeds a manifest (read here without loading the file, :func:`inspect`) and exports plain C
 entry points that hand out datafusion-ffi structs, which this package wraps in PyCapsules
 for datafusion-python (opened with :mod:`ctypes`, never unloaded).
+
+Only libraries signed by a trusted key load by default (:func:`set_trust_policy`,
+``DFPLUGIN_TRUST_FILE``; ``DFPLUGIN_ALLOW_UNSIGNED=1`` to allow unsigned ones).
 """
 
 from __future__ import annotations
@@ -19,10 +22,14 @@ import logging
 from .errors import PluginConfigError, PluginError, PluginInstallError, PluginLoadError
 from .introspect import InstalledObject, InstalledPlugin
 from .plugin import CAPABILITY_MATRIX, HOST, Plugin, inspect, load
+from .signing import TrustPolicy, set_trust_policy, trust_policy
 
 __all__ = [
     "load",
     "inspect",
+    "set_trust_policy",
+    "trust_policy",
+    "TrustPolicy",
     "Plugin",
     "InstalledPlugin",
     "InstalledObject",

@@ -13,13 +13,13 @@ Ownership rules (see ``plugin_api/src/export.rs`` and ``/work/shared/docs/ffi-fa
 from __future__ import annotations
 
 import ctypes
-import json
 import logging
 import os
 import threading
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .errors import PluginError, PluginLoadError
+from .redact import mask_values, redact_json, secret_values
 
 __all__ = ["Library", "open_library", "CAPSULE_NAMES", "capsule_stats", "codec_pointer"]
 
@@ -227,11 +227,15 @@ class Library:
         """Objects created through the C entry points and not yet freed."""
         return int(self._live())
 
-    def last_error(self, entry: str, what: str = "") -> PluginError:
-        """The calling thread's last plugin error as a :class:`PluginError`."""
+    def last_error(self, entry: str, what: str = "", secrets: Sequence[str] = ()) -> PluginError:
+        """The calling thread's last plugin error as a :class:`PluginError`.
+
+        The plugin's text may quote a table URI or an option value: URLs are redacted and
+        each of ``secrets`` (the secret values of the options of the failed call) masked.
+        """
         code = int(self._last_code())
         raw = self._last_message()
-        message = raw.decode("utf-8", "replace") if raw else "(no message)"
+        message = mask_values(raw.decode("utf-8", "replace"), secrets) if raw else "(no message)"
         suffix = f" ({what})" if what else ""
         return PluginError(
             f"plugin '{self.path}' failed in {entry}{suffix}: {message}",
@@ -262,10 +266,16 @@ class Library:
             args.append(codec if a == "codec" else (None if options is None else options.encode("utf-8")))
         ptr = ctor(*args)
         if not ptr:
-            what = f"{kind} {name!r}" if name is not None else ""
+            secrets: List[str] = []
+            if kind == "config_options":  # ``name`` is the options JSON here
+                what = f"{kind} {redact_json(name)}" if name is not None else ""
+                secrets = secret_values(name or "")
+            else:
+                what = f"{kind} {name!r}" if name is not None else ""
             if options is not None:
-                what += f" with options {_redacted(options)}"
-            raise self.last_error(_KINDS[kind][1], what)
+                what += f" with options {redact_json(options)}"
+                secrets += secret_values(options)
+            raise self.last_error(_KINDS[kind][1], what, secrets)
         return int(ptr)
 
     def free_pointer(self, kind: str, ptr: int) -> None:
@@ -285,24 +295,6 @@ class Library:
         with _stats_lock:
             _stats["created"] += 1
         return cap
-
-
-_SECRET_WORDS = ("secret", "token", "password", "key", "credential", "sas", "signature")
-
-
-def _redacted(options_json: str) -> str:
-    """``options_json`` for messages: values of secret-looking storage options replaced."""
-    try:
-        options = json.loads(options_json)
-    except ValueError:
-        return options_json
-    store = options.get("storage_options") if isinstance(options, dict) else None
-    if isinstance(store, dict):
-        options = dict(options)
-        options["storage_options"] = {
-            k: ("***" if any(w in str(k).lower() for w in _SECRET_WORDS) else v) for k, v in store.items()
-        }
-    return json.dumps(options, sort_keys=True)
 
 
 _libraries: Dict[str, Library] = {}

@@ -48,6 +48,7 @@ except ModuleNotFoundError:  # pragma: no cover
 from .display import rows_of
 from .errors import PluginError
 from .plugin import CAPABILITY_MATRIX, HOST, Plugin, load
+from .redact import redact_text
 
 __all__ = [
     "ERROR_CODES",
@@ -201,7 +202,7 @@ def _run_sql(plugin: Plugin, ctx: Any, case: Dict[str, Any]) -> List[Any]:
         try:
             ctx.register_table(table["name"], plugin.table_provider(table["kind"], table["options"]))
         except Exception as e:
-            raise _RegisterError(f"registering a table: {e}") from e
+            raise _RegisterError(f"registering a table: {redact_text(str(e))}") from e
     return ctx.sql(case["sql"]).collect()
 
 
@@ -304,7 +305,7 @@ def run_suites(library: str, suites: Sequence[str]) -> Dict[str, Any]:
         for case in suite.get("case", []):
             covered.update(case.get("objects", []))
             outcome, detail = run_case(plugin, case)
-            log.debug("case %s: %s %s", case["name"], outcome, detail)
+            log.debug("case %s: %s %s", case["name"], outcome, redact_text(detail))
             results.append(
                 {"case": case["name"], "capability": case["capability"], "outcome": outcome, "detail": detail}
             )

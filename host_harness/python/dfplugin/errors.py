@@ -54,7 +54,20 @@ class PluginLoadError(PluginError):
     """The library cannot be loaded into this process (wrong file, wrong versions, ...).
 
     Raised before any FFI struct of the plugin is touched whenever the refusal can be
-    decided from the embedded manifest.
+    decided from the embedded manifest, and before anything of the file is parsed when the
+    refusal is about the file itself or its signature.
+
+    Kinds: the file: ``not_found``, ``unreadable`` (e.g. a symbolic link loop),
+    ``not_a_regular_file`` (FIFO, socket, device), ``not_a_library``, ``truncated``;
+    the signature and trust policy: ``unsigned``, ``untrusted_key``,
+    ``signature_invalid`` (changed after signing, or a damaged trailer: refused whatever
+    the policy), ``trust_policy_loosened`` (:func:`dfplugin.set_trust_policy` after the
+    first load), ``trust_file_invalid``, ``trust_policy_invalid``; the manifest:
+    ``no_embedded_manifest``, ``bad_manifest``, ``abi_major_mismatch``,
+    ``abi_minor_too_new``, ``datafusion_mismatch``, ``datafusion_ffi_mismatch``,
+    ``target_mismatch``, ``unknown_capability``, ``capability_not_carried``,
+    ``host_missing``; the loaded library: ``open_failed``, ``missing_entry_point``,
+    ``live_manifest_mismatch``, ``plugin_panic``, ``plugin_error``.
     """
 
 

@@ -6,9 +6,11 @@ Layout of the ``.dfplugin_manifest`` ELF section (see ``plugin_api/src/manifest.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import platform
+import stat
 import struct
 import sys
 from importlib import metadata
@@ -29,6 +31,7 @@ __all__ = [
     "host_versions",
     "parse_embedded",
     "read_manifest",
+    "check_plugin_file",
     "check_compatibility",
     "major_of",
 ]
@@ -39,10 +42,12 @@ EMBEDDED_FORMAT = 1
 _HEADER = struct.Struct("<8sII")
 
 #: The plugin ABI this host implements (``major``, ``minor``); plugins of the same major and
-#: any minor up to this one are accepted. 1.4 added ``scan_table`` and 1.5
-#: ``rule_active`` and ``table_filters_pushdown``, which only Rust hosts call: datafusion-python scans through
-#: ``FFI_TableProvider`` and calls physical optimizer rules through datafusion-ffi as before.
-HOST_ABI: Tuple[int, int] = (1, 5)
+#: any minor up to this one are accepted. 1.4 added ``scan_table``, 1.5 ``rule_active`` and
+#: ``table_filters_pushdown``, 1.6 ``call_table_function_with_config``, which only Rust hosts call:
+#: datafusion-python scans through ``FFI_TableProvider``, calls table functions through
+#: ``FFI_TableFunction`` (which carries the session) and physical optimizer rules through
+#: datafusion-ffi as before.
+HOST_ABI: Tuple[int, int] = (1, 6)
 
 #: Capability names in bit order (``Capability::ALL`` in ``plugin_api/src/manifest.rs``).
 KNOWN_CAPABILITIES: Tuple[str, ...] = (
@@ -193,19 +198,12 @@ def read_manifest(path: "os.PathLike[str] | str") -> Dict[str, Any]:
     """Reads the embedded manifest of the library at ``path`` without loading it.
 
     Raises:
-        PluginLoadError: kinds ``"not_found"``, ``"not_a_library"``, ``"truncated"``,
-            ``"no_embedded_manifest"``, ``"bad_manifest"``.
+        PluginLoadError: kinds ``"not_found"``, ``"unreadable"``, ``"not_a_library"``,
+            ``"not_a_regular_file"``, ``"truncated"``, ``"no_embedded_manifest"``,
+            ``"bad_manifest"``.
     """
     p = os.fspath(path)
-    if not os.path.exists(p):
-        raise PluginLoadError(
-            f"plugin library '{p}' does not exist; build it first (`make build` writes "
-            "target/release/lib<plugin>.so) or pass the right path",
-            kind="not_found",
-            path=p,
-        )
-    if os.path.isdir(p):
-        raise PluginLoadError(f"'{p}' is a directory; pass the plugin's .so file", kind="not_a_library", path=p)
+    check_plugin_file(p)
     try:
         data = read_section(p, EMBEDDED_SECTION)
     except ElfError as e:
@@ -217,9 +215,93 @@ def read_manifest(path: "os.PathLike[str] | str") -> Dict[str, Any]:
                 "df_plugin_api's export_plugin! macro (is it a DataFusion plugin?)"
             )
         raise PluginLoadError(msg, kind=kind, path=p) from e
+    except FileNotFoundError as e:
+        raise PluginLoadError(f"plugin library '{p}' disappeared while being read: {e}", kind="not_found", path=p) from e
     except OSError as e:
-        raise PluginLoadError(f"cannot read plugin library '{p}': {e}", kind="not_found", path=p) from e
+        raise PluginLoadError(f"cannot read plugin library '{p}': {e}", kind="unreadable", path=p) from e
     return parse_embedded(data, p)
+
+
+_FILE_TYPES = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def check_plugin_file(path: str) -> os.stat_result:
+    """Checks, without opening it, that ``path`` names a regular file (following symbolic
+    links): opening a FIFO would block forever, and devices or sockets are no libraries.
+
+    Returns:
+        The file's ``os.stat`` result.
+
+    Raises:
+        PluginLoadError: ``"not_found"`` (missing, or a symbolic link whose target is
+            missing), ``"unreadable"`` (a symbolic link loop, no permission, ...),
+            ``"not_a_library"`` (a directory) or ``"not_a_regular_file"`` (a FIFO, socket
+            or device); the message names the path and what it is.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError as e:
+        target = _dangling_target(path)
+        if target is not None:
+            raise PluginLoadError(
+                f"plugin library '{path}' is a symbolic link to '{target}', which does not exist (the link target is "
+                "missing); build the plugin first (`make build` writes target/release/lib<plugin>.so) or point the "
+                "link at the plugin's .so file",
+                kind="not_found",
+                path=path,
+            ) from e
+        raise PluginLoadError(
+            f"plugin library '{path}' does not exist; build it first (`make build` writes "
+            "target/release/lib<plugin>.so) or pass the right path",
+            kind="not_found",
+            path=path,
+        ) from e
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise PluginLoadError(
+                f"plugin library '{path}' is a symbolic link loop (following its links never reaches a file: "
+                f"{e.strerror}); point the link at the plugin's .so file",
+                kind="unreadable",
+                path=path,
+            ) from e
+        if e.errno == errno.ENOTDIR:
+            raise PluginLoadError(
+                f"plugin library '{path}' does not exist (a component of the path is not a directory); pass the "
+                "path of the plugin's .so file",
+                kind="not_found",
+                path=path,
+            ) from e
+        raise PluginLoadError(
+            f"cannot access plugin library '{path}': {e.strerror or e}; check the path and its permissions",
+            kind="unreadable",
+            path=path,
+        ) from e
+    if stat.S_ISDIR(st.st_mode):
+        raise PluginLoadError(f"'{path}' is a directory; pass the plugin's .so file", kind="not_a_library", path=path)
+    if not stat.S_ISREG(st.st_mode):
+        what = next((name for test, name in _FILE_TYPES if test(st.st_mode)), f"not a regular file (mode {st.st_mode:o})")
+        raise PluginLoadError(
+            f"'{path}' is {what}, not a regular file; a plugin must be a regular .so file (the shared library "
+            "`make build` writes, e.g. target/release/lib<plugin>.so). It was not opened",
+            kind="not_a_regular_file",
+            path=path,
+        )
+    return st
+
+
+def _dangling_target(path: str) -> Optional[str]:
+    """The target of ``path`` when ``path`` itself is a symbolic link, else ``None``."""
+    try:
+        if stat.S_ISLNK(os.lstat(path).st_mode):
+            return os.readlink(path)
+    except OSError:
+        pass
+    return None
 
 
 def _machine_arch() -> str:

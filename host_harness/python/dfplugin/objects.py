@@ -11,6 +11,7 @@ from typing import Any, Optional
 
 from ._ffi import LOGICAL_CODEC_CAPSULE, Library, codec_pointer, is_capsule
 from .errors import PluginError
+from .redact import redact_json
 
 __all__ = [
     "ExportedObject",
@@ -153,7 +154,8 @@ class TableProviderExport:
         return self.capsule(session)
 
     def __repr__(self) -> str:
-        return f"TableProviderExport({self.provider_kind!r}, {self.options_json} from {self._library.path!r})"
+        # Options carry object store credentials: secret-looking values and URL userinfo are masked.
+        return f"TableProviderExport({self.provider_kind!r}, {redact_json(self.options_json)} from {self._library.path!r})"
 
 
 class PhysicalOptimizerRuleExport(ExportedObject):
@@ -180,4 +182,5 @@ class ConfigExtensionExport:
         return self._library.capsule(self.kind, self.options_json)
 
     def __repr__(self) -> str:
-        return f"ConfigExtensionExport({self.namespace!r}, options={self.options_json!r})"
+        shown = None if self.options_json is None else redact_json(self.options_json)
+        return f"ConfigExtensionExport({self.namespace!r}, options={shown!r})"

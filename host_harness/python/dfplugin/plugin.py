@@ -13,7 +13,14 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from ._ffi import Library, open_library
 from .errors import PluginConfigError, PluginError, PluginInstallError, PluginLoadError
 from .introspect import LOADED_FUNCTION, OBJECTS_FUNCTION, InstalledObject, InstalledPlugin, SessionPlugins
-from .manifest import KNOWN_CAPABILITIES, check_compatibility, host_versions, parse_embedded, read_manifest
+from .manifest import (
+    KNOWN_CAPABILITIES,
+    check_compatibility,
+    check_plugin_file,
+    host_versions,
+    parse_embedded,
+    read_manifest,
+)
 from .objects import (
     AggregateUDFExport,
     ConfigExtensionExport,
@@ -24,6 +31,8 @@ from .objects import (
     TableProviderFactoryExport,
     WindowUDFExport,
 )
+from .redact import mask_values, redact_json, redact_options, redact_text, redact_url, secret_values
+from .signing import SignatureInfo, enforce, policy_for_load, read_signature
 
 __all__ = ["Plugin", "load", "inspect", "HOST", "CAPABILITY_MATRIX"]
 
@@ -100,7 +109,7 @@ def _table_uri(uri: Any) -> str:
         return os.fspath(uri)
     if isinstance(uri, str):
         return uri
-    raise TypeError(f"a table uri must be a str or path, got {type(uri).__name__} {uri!r}")
+    raise TypeError(f"a table uri must be a str or path, got {type(uri).__name__} {redact_text(repr(uri))}")
 
 
 def _rfc3339(value: Any) -> str:
@@ -116,12 +125,13 @@ def _rfc3339(value: Any) -> str:
     raise TypeError(f"timestamp must be an RFC 3339 string or a datetime, got {type(value).__name__} {value!r}")
 
 
-def _option_text(value: Any) -> str:
+def _option_text(key: str, value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (str, int, float)):
         return str(value)
-    raise TypeError(f"storage option values must be strings, got {type(value).__name__} {value!r}")
+    shown = redact_options({key: repr(value)})[key]
+    raise TypeError(f"storage option {key!r} must be a string, got {type(value).__name__} {shown}")
 
 
 def _require_context(ctx: Any) -> None:
@@ -192,10 +202,13 @@ class Plugin:
     any number of sessions.
     """
 
-    def __init__(self, path: str, manifest: Dict[str, Any], library: Library) -> None:
+    def __init__(
+        self, path: str, manifest: Dict[str, Any], library: Library, signature: Optional[SignatureInfo] = None
+    ) -> None:
         self._path = path
         self._manifest = manifest
         self._library = library
+        self._signature = signature if signature is not None else SignatureInfo("unsigned")
 
     # -- identity ------------------------------------------------------------------------
 
@@ -218,6 +231,13 @@ class Plugin:
     def manifest(self) -> Dict[str, Any]:
         """A copy of the plugin's (embedded == live) manifest."""
         return copy.deepcopy(self._manifest)
+
+    @property
+    def signature(self) -> Dict[str, Any]:
+        """The library's signature as checked when it was loaded: ``{"state", "key_id",
+        "trusted"}`` (``trusted`` under the current trust policy), like
+        ``dfplugin.inspect(path)["signature"]``."""
+        return self._signature.report()
 
     @property
     def library(self) -> Library:
@@ -316,12 +336,13 @@ class Plugin:
         try:
             ptr = self._library.new_pointer("config_options", text)
         except PluginError as e:
+            reason = mask_values(e.plugin_message or e.message, secret_values(text))
             raise PluginConfigError(
-                f"plugin '{self.name}' rejected options {text}: {e.plugin_message or e.message}",
+                f"plugin '{self.name}' rejected options {redact_json(text)}: {reason}",
                 kind="invalid_options",
                 path=self._path,
                 code=e.code,
-                plugin_message=e.plugin_message,
+                plugin_message=None if e.plugin_message is None else mask_values(e.plugin_message, secret_values(text)),
             ) from e
         self._library.free_pointer("config_options", ptr)
         return text
@@ -502,7 +523,7 @@ class Plugin:
         """
         if version is not None and timestamp is not None:
             raise ValueError(
-                f"delta_table({os.fspath(uri)!r}): give version or timestamp, not both "
+                f"delta_table({redact_url(os.fspath(uri))!r}): give version or timestamp, not both "
                 f"(version={version!r}, timestamp={timestamp!r})"
             )
         options: Dict[str, Any] = {"table_uri": _table_uri(uri)}
@@ -517,7 +538,7 @@ class Plugin:
         if storage_options:
             if not isinstance(storage_options, Mapping):
                 raise TypeError(f"storage_options must be a dict of strings, got {type(storage_options).__name__}")
-            options["storage_options"] = {str(k): _option_text(v) for k, v in storage_options.items()}
+            options["storage_options"] = {str(k): _option_text(str(k), v) for k, v in storage_options.items()}
         if files is not None:
             if isinstance(files, (str, bytes)) or not all(isinstance(f, str) for f in files):
                 raise TypeError(f"delta_table files must be a list of path strings, got {files!r}")
@@ -795,13 +816,19 @@ _plugins_lock = threading.Lock()
 
 
 def inspect(path: "os.PathLike[str] | str") -> Dict[str, Any]:
-    """The plugin's embedded manifest, read from the file without loading it.
+    """The plugin's embedded manifest, read from the file without loading it, plus the
+    key ``"signature"``: ``{"state": "unsigned" | "valid" | "invalid" | "damaged",
+    "key_id": <16 hex digits or None>, "trusted": <the signing key is trusted by the
+    current trust policy>}``. A signature the policy would refuse is reported, not raised.
 
     Raises:
-        PluginLoadError: the file is missing, not ELF64 LE, truncated, or has no valid
-            embedded manifest (``kind`` says which).
+        PluginLoadError: the file is missing, not a regular file, not ELF64 LE, truncated,
+            or has no valid embedded manifest (``kind`` says which).
     """
-    return read_manifest(path)
+    p = os.fspath(path)
+    manifest = read_manifest(p)
+    manifest["signature"] = read_signature(p).report()
+    return manifest
 
 
 def _differences(a: Any, b: Any, path: str = "") -> List[str]:
@@ -816,23 +843,38 @@ def _differences(a: Any, b: Any, path: str = "") -> List[str]:
 def load(path: "os.PathLike[str] | str") -> Plugin:
     """Loads the plugin library at ``path`` (once per real path) and checks it.
 
-    Before any FFI struct is touched, the embedded manifest is checked against the
-    installed ``datafusion`` package: plugin ABI major 1 (minor <= 2), DataFusion and
-    datafusion-ffi majors equal to datafusion-python's, the target's arch/os equal to this
-    machine's, every capability known. Then the library is opened with ``ctypes.CDLL``
-    (never unloaded) and its live manifest must equal the embedded one.
+    First the path must name a regular file (a FIFO, socket or device is refused without
+    being opened). Then its signature is checked against the trust policy
+    (:func:`dfplugin.set_trust_policy`; by default only libraries signed by a trusted key
+    load), before anything of the file is parsed or run. Before any FFI struct is touched,
+    the embedded manifest is checked against the installed ``datafusion`` package: plugin
+    ABI major 1 (minor <= the host's), DataFusion and datafusion-ffi majors equal to
+    datafusion-python's, the target's arch/os equal to this machine's, every capability
+    known. Then the library is opened with ``ctypes.CDLL`` (never unloaded) and its live
+    manifest must equal the embedded one.
+
+    A library already loaded from the same real path is returned again, provided the
+    (possibly tightened) trust policy still accepts the signature it was loaded with.
 
     Raises:
         PluginLoadError: the message names the file, both versions and the fix; ``kind``
-            is e.g. ``datafusion_mismatch``, ``abi_major_mismatch``, ``not_a_library``,
-            ``no_embedded_manifest``, ``target_mismatch``, ``live_manifest_mismatch``.
+            is e.g. ``unsigned``, ``untrusted_key``, ``signature_invalid``,
+            ``not_a_regular_file``, ``datafusion_mismatch``, ``abi_major_mismatch``,
+            ``not_a_library``, ``no_embedded_manifest``, ``target_mismatch``,
+            ``live_manifest_mismatch``.
     """
     p = os.fspath(path)
     real = os.path.realpath(p)
+    policy = policy_for_load()  # from here on the trust policy may only tighten
     with _plugins_lock:
         cached = _plugins.get(real)
         if cached is not None:
+            enforce(cached._signature, policy, p, warn=False)
             return cached
+        check_plugin_file(p)
+        # Before any manifest parsing or ctypes: nothing of an unaccepted file is used.
+        signature = read_signature(p)
+        enforce(signature, policy, p)
         manifest = read_manifest(p)
         check_compatibility(p, manifest, host_versions())
         library = open_library(real)
@@ -863,7 +905,14 @@ def load(path: "os.PathLike[str] | str") -> Plugin:
                 kind="live_manifest_mismatch",
                 path=p,
             )
-        plugin = Plugin(real, manifest, library)
+        plugin = Plugin(real, manifest, library, signature)
         _plugins[real] = plugin
-        log.info("loaded plugin %s %s from %s", plugin.name, plugin.version, real)
+        log.info(
+            "loaded plugin %s %s from %s (signature: %s%s)",
+            plugin.name,
+            plugin.version,
+            real,
+            signature.state,
+            f", key {signature.key_id}" if signature.key_id else "",
+        )
         return plugin

@@ -13,6 +13,16 @@ REPO = Path(__file__).resolve().parents[3]
 # Importable from the repository even without `pip install -e`.
 sys.path.insert(0, str(REPO / "host_harness" / "python"))
 
+# The libraries under test (the build output and its fixtures) are unsigned, and by default
+# dfplugin refuses unsigned libraries. Allow them in this process and in the child processes
+# the tests start (conformance runner, README snippets, Rust host), before dfplugin is imported
+# (it reads the trust policy from the environment at first use). The trust policy itself is
+# tested in fresh child processes without this variable: tests/test_signing.py.
+os.environ["DFPLUGIN_ALLOW_UNSIGNED"] = "1"
+# No test may reach a cloud metadata service: any S3 client (deltalake, the plugin's object
+# store) must use the explicit (dummy) credentials and loopback endpoints the tests give it.
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+
 import dfplugin  # noqa: E402
 
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))

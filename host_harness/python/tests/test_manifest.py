@@ -154,9 +154,9 @@ def test_elf_flavours(tmp_path, header: bytes, kind: str) -> None:
     assert e.value.kind == kind, str(e.value)
 
 
-@pytest.mark.parametrize("minor", [0, 1, 2, 3, 4, 5])
+@pytest.mark.parametrize("minor", [0, 1, 2, 3, 4, 5, 6])
 def test_older_and_current_minors_are_accepted(lib_path: str, minor: int) -> None:
-    """ABI 1.0 to 1.5 plugins load; table providers and factories need 1.2, analyzer rules,
+    """ABI 1.0 to 1.6 plugins load; table providers and factories need 1.2, analyzer rules,
     relation planners and DML 1.3."""
     m = copy.deepcopy(dfplugin.inspect(lib_path))
     m["abi"] = {"major": 1, "minor": minor}

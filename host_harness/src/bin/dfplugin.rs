@@ -47,8 +47,68 @@ impl InstallArgs {
     }
 }
 
+/// Which plugin libraries this run may load (see `df_plugin_host::trust`).
+#[derive(clap::Args)]
+struct TrustArgs {
+    /// A trust file: public keys ('ed25519:<hex>', one per line) whose signed plugins load.
+    /// Repeatable; added to the files in DFPLUGIN_TRUST_FILE.
+    #[arg(long = "trust")]
+    trust: Vec<PathBuf>,
+    /// Also load unsigned plugins (and plugins signed by an untrusted key). A plugin whose
+    /// signature does not verify never loads. Same as DFPLUGIN_ALLOW_UNSIGNED=1.
+    #[arg(long)]
+    allow_unsigned: bool,
+}
+
+impl TrustArgs {
+    /// Sets the process's trust policy before any plugin loads, and passes it on to child
+    /// hosts (the datafusion-python conformance host) through the environment.
+    fn apply(&self) -> Result<(), HostError> {
+        let mut policy = df_plugin_host::TrustPolicy::from_env()?;
+        for file in &self.trust {
+            policy = policy.trust_file(file)?;
+        }
+        policy.allow_unsigned |= self.allow_unsigned;
+        if !self.trust.is_empty() {
+            let mut files: Vec<PathBuf> =
+                std::env::var_os(df_plugin_host::trust::TRUST_FILE_ENV).map(|v| std::env::split_paths(&v).collect()).unwrap_or_default();
+            files.extend(self.trust.iter().map(|f| std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
+            if let Ok(joined) = std::env::join_paths(files) {
+                // Single-threaded here: set before the runtime and any child start.
+                std::env::set_var(df_plugin_host::trust::TRUST_FILE_ENV, joined);
+            }
+        }
+        if self.allow_unsigned {
+            std::env::set_var(df_plugin_host::trust::ALLOW_UNSIGNED_ENV, "1");
+        }
+        df_plugin_host::set_trust_policy(policy)
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Create a signing key: writes KEY (secret, mode 0600) and KEY.pub (a trust-file line).
+    Keygen {
+        /// Path of the secret key file to create (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Sign a plugin library with a secret key: the signature is appended to the file.
+    Sign {
+        library: PathBuf,
+        /// Secret key file written by `dfplugin keygen`.
+        #[arg(long)]
+        key: PathBuf,
+        /// Write the signed library here instead of replacing LIBRARY.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Check a plugin library's signature (and, with --trust, that its key is trusted).
+    Verify {
+        library: PathBuf,
+        #[arg(long = "trust")]
+        trust: Vec<PathBuf>,
+    },
     /// Print the manifest embedded in a plugin library, without loading it.
     Inspect {
         library: PathBuf,
@@ -66,6 +126,8 @@ enum Command {
         file: Option<PathBuf>,
         #[command(flatten)]
         install: InstallArgs,
+        #[command(flatten)]
+        trust: TrustArgs,
     },
     /// Run conformance suites against a plugin and print a capability x host matrix.
     Conform {
@@ -85,6 +147,8 @@ enum Command {
         python: Option<PathBuf>,
         #[command(flatten)]
         install: InstallArgs,
+        #[command(flatten)]
+        trust: TrustArgs,
     },
 }
 
@@ -96,6 +160,62 @@ fn refused(err: &HostError) -> ExitCode {
 fn failed(message: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {message}");
     ExitCode::from(EXIT_FAILED)
+}
+
+fn keygen(out: &Path) -> ExitCode {
+    let key = match df_plugin_host::trust::SecretKey::generate() {
+        Ok(k) => k,
+        Err(e) => return failed(format!("cannot read random bytes: {e}")),
+    };
+    match key.write(out) {
+        Ok(public) => {
+            println!("secret key  {} (keep it secret)", out.display());
+            println!("public key  {} (key {}): pass it to hosts with --trust or DFPLUGIN_TRUST_FILE", public.display(), key.public().id());
+            ExitCode::SUCCESS
+        }
+        Err(e) => failed(format!("cannot write key '{}': {e} (an existing key is never overwritten)", out.display())),
+    }
+}
+
+fn sign(library: &Path, key: &Path, out: Option<&Path>) -> ExitCode {
+    let key = match df_plugin_host::trust::SecretKey::read(key) {
+        Ok(k) => k,
+        Err(e) => return failed(e),
+    };
+    let out = out.unwrap_or(library);
+    match df_plugin_host::trust::sign_library(library, &key, out) {
+        Ok(public) => {
+            println!("signed {} with key {}", out.display(), public.id());
+            ExitCode::SUCCESS
+        }
+        Err(e) => failed(e),
+    }
+}
+
+fn verify(library: &Path, trust: &[PathBuf]) -> ExitCode {
+    use df_plugin_host::trust::{read_trust_file, signature_state, SignatureState};
+    let mut trusted = Vec::new();
+    for file in trust {
+        match read_trust_file(file) {
+            Ok(keys) => trusted.extend(keys),
+            Err(e) => return refused(&e),
+        }
+    }
+    match signature_state(library) {
+        Err(e) => refused(&e),
+        Ok(SignatureState::Valid { key }) if trust.is_empty() || trusted.contains(&key) => {
+            let trust_note = if trust.is_empty() { "" } else { ", trusted" };
+            println!("{}: signature valid, key {}{trust_note}", library.display(), key.id());
+            ExitCode::SUCCESS
+        }
+        Ok(SignatureState::Valid { key }) => {
+            refused(&HostError::UntrustedKey { path: library.to_path_buf(), key: key.id() })
+        }
+        Ok(SignatureState::Unsigned) => refused(&HostError::Unsigned { path: library.to_path_buf() }),
+        Ok(SignatureState::Invalid { reason }) => {
+            refused(&HostError::SignatureInvalid { path: library.to_path_buf(), reason })
+        }
+    }
 }
 
 fn inspect(library: &Path, format: Format) -> ExitCode {
@@ -270,13 +390,22 @@ fn main() -> ExitCode {
         .init();
 
     let cli = Cli::parse();
+    // The trust policy is set (and exported to child hosts) before any thread or plugin starts.
+    if let Command::Sql { trust, .. } | Command::Conform { trust, .. } = &cli.command {
+        if let Err(e) = trust.apply() {
+            return refused(&e);
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return failed(format!("cannot start tokio: {e}")),
     };
     match cli.command {
+        Command::Keygen { out } => keygen(&out),
+        Command::Sign { library, key, out } => sign(&library, &key, out.as_deref()),
+        Command::Verify { library, trust } => verify(&library, &trust),
         Command::Inspect { library, format } => inspect(&library, format),
-        Command::Sql { library, execute, file, install } => {
+        Command::Sql { library, execute, file, install, trust: _ } => {
             let text = match (execute, file) {
                 (Some(sql), _) => sql,
                 (None, Some(path)) => match std::fs::read_to_string(&path) {
@@ -293,13 +422,15 @@ fn main() -> ExitCode {
             };
             runtime.block_on(sql(&library, text, &install))
         }
-        Command::Conform { library, suites, report, markdown, python, install } => runtime.block_on(conform_cmd(ConformArgs {
+        Command::Conform { library, suites, report, markdown, python, install, trust: _ } => {
+            runtime.block_on(conform_cmd(ConformArgs {
             library: &library,
             suite_paths: &suites,
             report_path: report.as_deref(),
             markdown_path: markdown.as_deref(),
             python: python.as_deref(),
             install: &install,
-        })),
+        }))
+        }
     }
 }

@@ -31,6 +31,9 @@ use datafusion::datasource::listing::PartitionedFile;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use deltalake::kernel::{LogDataHandler, LogicalFileView};
 
+use datafusion::error::Result;
+
+use super::file_check::CheckedFiles;
 use super::file_index::{FileIndex, SnapshotFiles};
 
 /// Reader features that do not change how a data file's rows are read.
@@ -47,6 +50,8 @@ pub struct DirectScan {
     /// Table-relative file path (percent-decoded) → partition values, in `partition_fields` order.
     partition_values: HashMap<String, Vec<ScalarValue>>,
     index: Option<FileIndex>,
+    /// Files whose footers were found to fit the table's schema (see `file_check`).
+    checked: CheckedFiles,
 }
 
 /// Why a snapshot is read through deltalake's own scan.
@@ -105,7 +110,14 @@ impl DirectScan {
                 partition_values.insert(file.path().into_owned(), values);
             }
         }
-        Some(Self { table_schema: Arc::clone(schema), file_schema, partition_fields, partition_values, index: None })
+        Some(Self {
+            table_schema: Arc::clone(schema),
+            file_schema,
+            partition_fields,
+            partition_values,
+            index: None,
+            checked: CheckedFiles::default(),
+        })
     }
 
     /// Replaces deltalake's read in `plan` with a direct Parquet read of the same files, or
@@ -128,6 +140,19 @@ impl DirectScan {
             })
             .collect::<Option<Vec<_>>>()?;
         self.read(config.object_store_url.clone(), files, plan.schema(), session, filters, limit).await
+    }
+
+    /// Refuses a direct read (`plan`, from [`Self::rewrite`] or [`Self::read_indexed`]) of a
+    /// file whose stored column types contradict the table's schema: DataFusion's Parquet scan
+    /// would cast them silently (see `file_check`).
+    pub async fn check_files(&self, table: &str, session: &dyn Session, plan: &Arc<dyn ExecutionPlan>) -> Result<()> {
+        let Some(config) = plan.downcast_ref::<DataSourceExec>().and_then(|e| e.data_source().downcast_ref::<FileScanConfig>())
+        else {
+            return Ok(());
+        };
+        let files: Vec<PartitionedFile> = config.file_groups.iter().flat_map(|g| g.iter().cloned()).collect();
+        let parquet = TableParquetOptions { global: session.config_options().execution.parquet.clone(), ..Default::default() };
+        self.checked.check(table, session, &config.object_store_url, &files, &self.file_schema, &parquet).await
     }
 
     /// Indexes this snapshot's files from `plan`, deltalake's plan of an unfiltered scan, so

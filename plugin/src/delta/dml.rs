@@ -20,7 +20,13 @@ use deltalake::DeltaTable;
 use df_plugin_api::ErrorCode;
 use futures::StreamExt;
 
+use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
+use datafusion::common::Column;
+use datafusion::prelude::SessionContext;
+
 use super::options::{DeltaTableOptions, TableVersion};
+use super::provider::DeltaProvider;
+use super::runtime::plugin_session;
 use super::runtime::on_plugin_runtime;
 use super::table::{delta_error, map_write_error, open_table};
 use super::write::{count_batch, count_properties, count_schema};
@@ -28,8 +34,10 @@ use super::write::{count_batch, count_properties, count_schema};
 /// What a [`DeltaDmlExec`] does.
 #[derive(Debug, Clone)]
 pub enum DeltaDml {
-    /// Delete the rows matching the predicate (all rows when `None`).
-    Delete { predicate: Option<Expr> },
+    /// Delete the rows matching the predicate (all rows when `None`). Unless
+    /// `allow_full_table_delete`, a delete that would leave a non-empty table empty is refused
+    /// when it runs, before anything is written.
+    Delete { predicate: Option<Expr>, allow_full_table_delete: bool },
     /// Set columns to expressions on the rows matching the predicate.
     Update { assignments: Vec<(String, Expr)>, predicate: Option<Expr> },
 }
@@ -53,8 +61,8 @@ pub fn check_writable(options: &DeltaTableOptions, statement: &str) -> Result<()
 
 impl DeltaDml {
     /// A DELETE of the rows matching every filter.
-    pub fn delete(filters: Vec<Expr>) -> Self {
-        DeltaDml::Delete { predicate: conjunction(filters) }
+    pub fn delete(filters: Vec<Expr>, allow_full_table_delete: bool) -> Self {
+        DeltaDml::Delete { predicate: conjunction(filters), allow_full_table_delete }
     }
 
     /// An UPDATE of the rows matching every filter.
@@ -82,7 +90,10 @@ async fn run(options: DeltaTableOptions, dml: DeltaDml) -> Result<u64> {
     let uri = options.table_uri.clone();
     let table = open_table(&options).await?;
     let rows = match dml {
-        DeltaDml::Delete { predicate } => {
+        DeltaDml::Delete { predicate, allow_full_table_delete } => {
+            if !allow_full_table_delete {
+                refuse_full_table_delete(&options, predicate.as_ref()).await?;
+            }
             let before = file_rows(&table);
             let builder = table.clone().delete();
             let builder = match predicate {
@@ -119,6 +130,48 @@ async fn run(options: DeltaTableOptions, dml: DeltaDml) -> Result<u64> {
     Ok(rows)
 }
 
+/// The full-table-delete guard, decided by effect: a DELETE that would leave a table with rows
+/// empty is refused, whatever its predicate looks like (`WHERE true`, `WHERE id = id`,
+/// `WHERE id IS NULL OR id IS NOT NULL`, no WHERE at all). Counts the rows the predicate keeps
+/// (false or NULL) first; only when none are kept does it count the table.
+async fn refuse_full_table_delete(options: &DeltaTableOptions, predicate: Option<&Expr>) -> Result<()> {
+    let latest = DeltaTableOptions { version: TableVersion::Latest, files: None, ..options.clone() };
+    let provider: Arc<dyn datafusion::catalog::TableProvider> = Arc::new(DeltaProvider::open_async(latest).await?);
+    let ctx = SessionContext::new_with_state(plugin_session(&Default::default()));
+    let kept = match predicate {
+        None => 0,
+        Some(predicate) => {
+            let unqualified = predicate
+                .clone()
+                .transform(|e| match e {
+                    Expr::Column(c) => Ok(Transformed::yes(Expr::Column(Column::new_unqualified(c.name)))),
+                    other => Ok(Transformed::no(other)),
+                })
+                .data()?;
+            ctx.read_table(Arc::clone(&provider))?.filter(unqualified.is_not_true())?.count().await?
+        }
+    };
+    if kept > 0 {
+        return Ok(());
+    }
+    let total = ctx.read_table(provider)?.count().await?;
+    if total == 0 {
+        return Ok(());
+    }
+    let what = match predicate {
+        None => "DELETE without WHERE".to_string(),
+        Some(p) => format!("DELETE ... WHERE {p}"),
+    };
+    Err(delta_error(
+        ErrorCode::PolicyViolation,
+        format!(
+            "{what} on delta table '{}' would delete every row ({total} of {total}); nothing was deleted. Narrow the \
+             WHERE clause, or SET codeanatomy.dml.allow_full_table_delete = true to delete them all",
+            options.table_uri
+        ),
+    ))
+}
+
 /// Runs a DELETE or UPDATE on a Delta table when executed and returns the affected-row count.
 #[derive(Debug)]
 pub struct DeltaDmlExec {
@@ -136,7 +189,7 @@ impl DeltaDmlExec {
 
 impl DisplayAs for DeltaDmlExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "DeltaDmlExec: {} table={}", self.dml.statement(), self.options.table_uri)
+        write!(f, "DeltaDmlExec: {} table={}", self.dml.statement(), df_plugin_api::redact::redact_urls(&self.options.table_uri))
     }
 }
 
@@ -180,6 +233,10 @@ impl ExecutionPlan for DeltaDmlExec {
             tracing::info!(target: "codeanatomy::delta", table = %uri, statement, rows, "delta DML committed");
             count_batch(rows)
         };
-        Ok(Box::pin(RecordBatchStreamAdapter::new(count_schema(), futures::stream::once(work).boxed())))
+        let object = format!("{} on delta table '{}'", self.dml.statement(), self.options.table_uri);
+        Ok(df_plugin_api::safety::PanicSafeStream::wrap(
+            object,
+            Box::pin(RecordBatchStreamAdapter::new(count_schema(), futures::stream::once(work).boxed())),
+        ))
     }
 }

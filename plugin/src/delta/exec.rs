@@ -52,6 +52,9 @@ pub struct DeltaTableExec {
     /// The name carries the summary: a host sees a plugin node through datafusion-ffi only
     /// by its name (`FFI_ExecutionPlan: <name>`), not by its `DisplayAs`.
     label: String,
+    /// The inner plan's properties with the provider's source identity in the schema
+    /// metadata (see `df_plugin_api::schema_identity`), when it has one.
+    relabelled: Option<Arc<PlanProperties>>,
 }
 
 impl DeltaTableExec {
@@ -61,7 +64,7 @@ impl DeltaTableExec {
         summary.files_total = summary.files_total.max(summary.files_scanned);
         let label = format!(
             "DeltaTableExec: table={}, version={}, files={}/{}, pruned={}, partition_columns=[{}], partition_filter={}, reader={}, file_selection={}",
-            summary.table,
+            df_plugin_api::redact::redact_urls(&summary.table),
             summary.version,
             summary.files_scanned,
             summary.files_total,
@@ -71,7 +74,16 @@ impl DeltaTableExec {
             if summary.direct_read { "parquet" } else { "deltalake" },
             if summary.file_index { "index" } else { "deltalake" }
         );
-        Self { inner, task_ctx, summary, label }
+        Self { inner, task_ctx, summary, label, relabelled: None }
+    }
+
+    /// Output batches carry `metadata` (the provider's source identity) in their schema.
+    pub fn with_schema_metadata(mut self, metadata: &std::collections::HashMap<String, String>) -> Result<Self> {
+        if !metadata.is_empty() {
+            let schema = df_plugin_api::schema_identity::with_metadata(&self.inner.schema(), metadata);
+            self.relabelled = Some(df_plugin_api::schema_identity::properties_with_schema(&self.inner, schema)?);
+        }
+        Ok(self)
     }
 
     pub fn summary(&self) -> &ScanSummary {
@@ -156,7 +168,7 @@ impl ExecutionPlan for DeltaTableExec {
     }
 
     fn properties(&self) -> &Arc<PlanProperties> {
-        self.inner.properties()
+        self.relabelled.as_ref().unwrap_or_else(|| self.inner.properties())
     }
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
@@ -180,10 +192,16 @@ impl ExecutionPlan for DeltaTableExec {
 
     fn execute(&self, partition: usize, _host_ctx: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
         let table = self.summary.table.clone();
-        let stream = self.inner.execute(partition, Arc::clone(&self.task_ctx)).map_err(|e| in_table(&table, e))?;
+        let object = format!("delta table '{table}'");
+        let stream = df_plugin_api::safety::execute_contained(&object, &self.inner, partition, Arc::clone(&self.task_ctx))
+            .map_err(|e| in_table(&table, e))?;
         let schema = stream.schema();
         let stream = stream.map_err(move |e| in_table(&table, e));
-        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
+        let stream: SendableRecordBatchStream = Box::pin(RecordBatchStreamAdapter::new(schema, stream));
+        Ok(match &self.relabelled {
+            Some(props) => df_plugin_api::schema_identity::relabel_stream(stream, Arc::clone(props.eq_properties.schema())),
+            None => stream,
+        })
     }
 
     fn metrics(&self) -> Option<MetricsSet> {

@@ -16,7 +16,7 @@ use df_plugin_api::ErrorCode;
 use super::options::{DeltaTableOptions, TableVersion};
 use super::provider::DeltaProvider;
 use super::runtime::on_plugin_runtime;
-use super::table::{delta_error, map_delta_error, uninitialized_table};
+use super::table::{delta_error, map_delta_error, uninitialized_table, Access};
 
 /// The `DELTA` table provider factory.
 #[derive(Debug, Default)]
@@ -29,7 +29,7 @@ async fn create_if_missing(
     partition_columns: Vec<String>,
 ) -> Result<()> {
     let uri = &options.table_uri;
-    let mut table = uninitialized_table(options)?;
+    let mut table = uninitialized_table(options, Access::Create)?;
     if table.verify_deltatable_existence().await.map_err(|e| map_delta_error(uri, e))? {
         return Ok(());
     }
@@ -52,7 +52,7 @@ async fn create_if_missing(
 
 #[async_trait]
 impl TableProviderFactory for DeltaTableFactory {
-    async fn create(&self, _state: &dyn Session, cmd: &CreateExternalTable) -> Result<Arc<dyn TableProvider>> {
+    async fn create(&self, state: &dyn Session, cmd: &CreateExternalTable) -> Result<Arc<dyn TableProvider>> {
         let location = cmd.locations.first().cloned().unwrap_or_default();
         if location.is_empty() || cmd.locations.len() > 1 {
             return Err(delta_error(
@@ -60,7 +60,10 @@ impl TableProviderFactory for DeltaTableFactory {
                 format!("STORED AS DELTA needs exactly one LOCATION (the table root); found {:?}", cmd.locations),
             ));
         }
-        let options = DeltaTableOptions::from_ddl(&location, &cmd.options).map_err(datafusion::error::DataFusionError::from)?;
+        let settings = crate::config::CodeAnatomyConfig::from_config_options(state.config_options())?;
+        let options = DeltaTableOptions::from_ddl(&location, &cmd.options)
+            .map_err(datafusion::error::DataFusionError::from)?
+            .with_session_settings(&settings);
         let columns = cmd
             .schema
             .fields()

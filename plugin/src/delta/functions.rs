@@ -26,6 +26,7 @@ use super::options::{parse_timestamp, DeltaTableOptions, TableVersion};
 use super::provider::{scan_in_plugin_env, DeltaProvider, ScanTarget};
 use super::runtime::block_on_plugin_runtime;
 use super::table::{delta_error, map_delta_error, open_table};
+use crate::config::CodeAnatomyConfig;
 
 /// Names of the table functions, as registered.
 pub const DELTA_SCAN: &str = "delta_scan";
@@ -117,14 +118,18 @@ fn point_arg(function: &str, args: &[Expr], index: usize, uri: &str) -> Result<O
     }
 }
 
-fn options_at(uri: String, point: Option<Point>) -> DeltaTableOptions {
-    let mut options = DeltaTableOptions::new(uri);
+fn options_at(session: &dyn Session, uri: String, point: Option<Point>) -> Result<DeltaTableOptions> {
+    let settings = CodeAnatomyConfig::from_config_options(session.config_options())?;
+    let mut options = DeltaTableOptions::new(uri).with_session_settings(&settings);
+    // Every call of a table function is scanned under the function's name: the source must
+    // show in the schema, or two calls with other arguments compare equal (see schema_identity).
+    options.identify_source = true;
     options.version = match point {
         None => TableVersion::Latest,
         Some(Point::Version(v)) => TableVersion::Version(v),
         Some(Point::Timestamp(ts)) => TableVersion::Timestamp(ts),
     };
-    options
+    Ok(options)
 }
 
 /// `delta_scan(uri [, version_or_timestamp])`: the table's rows, like `SELECT * FROM` a
@@ -134,11 +139,12 @@ pub struct DeltaScanFunction;
 
 impl TableFunctionImpl for DeltaScanFunction {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let session = args.session();
         let args = args.exprs();
         arity(DELTA_SCAN, args, 1, 2, "(uri [, version_or_timestamp])")?;
         let uri = uri_arg(DELTA_SCAN, args)?;
         let point = point_arg(DELTA_SCAN, args, 1, &uri)?;
-        Ok(Arc::new(DeltaProvider::open(options_at(uri, point))?))
+        Ok(Arc::new(DeltaProvider::open(options_at(session, uri, point)?)?))
     }
 }
 
@@ -149,12 +155,14 @@ struct PluginEnvProvider {
     inner: Arc<dyn TableProvider>,
     table: DeltaTable,
     uri: String,
+    /// `inner`'s schema with the call's source identity.
+    schema: SchemaRef,
 }
 
 #[async_trait]
 impl TableProvider for PluginEnvProvider {
     fn schema(&self) -> SchemaRef {
-        self.inner.schema()
+        Arc::clone(&self.schema)
     }
 
     fn table_type(&self) -> TableType {
@@ -183,6 +191,7 @@ impl TableProvider for PluginEnvProvider {
             },
             spread_files: false,
             direct: None,
+            schema_metadata: df_plugin_api::schema_identity::source_metadata(&self.schema),
         };
         scan_in_plugin_env(host, target, projection, filters, limit).await
     }
@@ -199,15 +208,18 @@ pub struct DeltaChangesFunction;
 
 impl TableFunctionImpl for DeltaChangesFunction {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let session = args.session();
         let args = args.exprs();
         arity(DELTA_CHANGES, args, 2, 3, "(uri, start [, end]) with versions or timestamps")?;
         let uri = uri_arg(DELTA_CHANGES, args)?;
         let start = point_arg(DELTA_CHANGES, args, 1, &uri)?;
         let end = point_arg(DELTA_CHANGES, args, 2, &uri)?;
+        let identity = call_identity(DELTA_CHANGES, &uri, &[&start, &end]);
+        let latest = options_at(session, uri.clone(), None)?;
         let span = tracing::info_span!(target: "codeanatomy::delta", "delta_changes", table = %uri);
         let _enter = span.enter();
         block_on_plugin_runtime(async move {
-            let table = open_table(&DeltaTableOptions::new(uri.clone())).await?;
+            let table = open_table(&latest).await?;
             let latest = table.version().unwrap_or_default() as u64;
             for point in [&start, &end] {
                 if let Some(Point::Version(v)) = point {
@@ -239,7 +251,8 @@ impl TableFunctionImpl for DeltaChangesFunction {
                 None => builder,
             };
             let inner = DeltaCdfTableProvider::try_new(builder).map_err(|e| map_delta_error(&uri, e))?;
-            Ok(Arc::new(PluginEnvProvider { inner: Arc::new(inner), table, uri }) as Arc<dyn TableProvider>)
+            let schema = df_plugin_api::schema_identity::with_source(&inner.schema(), &identity);
+            Ok(Arc::new(PluginEnvProvider { inner: Arc::new(inner), table, uri, schema }) as Arc<dyn TableProvider>)
         })
     }
 }
@@ -257,9 +270,23 @@ fn feature_list<T: std::fmt::Display>(features: Option<&[T]>) -> ArrayRef {
     string_list(features.unwrap_or_default().iter().map(|f| f.to_string()))
 }
 
-fn one_row_table(fields: Vec<Field>, columns: Vec<ArrayRef>) -> Result<Arc<dyn TableProvider>> {
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
-    Ok(Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?))
+/// The source identity of a table-function call (see `df_plugin_api::schema_identity`): a
+/// digest, so that no path shows in the schema.
+fn call_identity(function: &str, uri: &str, points: &[&Option<Point>]) -> String {
+    let mut options = DeltaTableOptions::new(format!("{function}({uri}, {points:?})"));
+    options.identify_source = true;
+    options.source_identity().unwrap_or_default()
+}
+
+/// A table of `batch`'s rows whose schema names the call that made it.
+fn call_table(batch: RecordBatch, identity: &str) -> Result<Arc<dyn TableProvider>> {
+    let schema = df_plugin_api::schema_identity::with_source(&batch.schema(), identity);
+    let batch = batch.with_schema(Arc::clone(&schema))?;
+    Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+}
+
+fn one_row_table(fields: Vec<Field>, columns: Vec<ArrayRef>, identity: &str) -> Result<Arc<dyn TableProvider>> {
+    call_table(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?, identity)
 }
 
 /// `delta_snapshot(uri [, version])`: one row describing a snapshot: version, commit
@@ -270,11 +297,13 @@ pub struct DeltaSnapshotFunction;
 
 impl TableFunctionImpl for DeltaSnapshotFunction {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let session = args.session();
         let args = args.exprs();
         arity(DELTA_SNAPSHOT, args, 1, 2, "(uri [, version_or_timestamp])")?;
         let uri = uri_arg(DELTA_SNAPSHOT, args)?;
         let point = point_arg(DELTA_SNAPSHOT, args, 1, &uri)?;
-        let options = options_at(uri.clone(), point);
+        let identity = call_identity(DELTA_SNAPSHOT, &uri, &[&point]);
+        let options = options_at(session, uri.clone(), point)?;
         let table = block_on_plugin_runtime(async move { open_table(&options).await })?;
         let state = table.snapshot().map_err(|e| map_delta_error(&uri, e))?;
         let (protocol, metadata) = (state.protocol(), state.metadata());
@@ -307,6 +336,7 @@ impl TableFunctionImpl for DeltaSnapshotFunction {
                 string_list(metadata.partition_columns().iter().cloned()),
                 Arc::new(StringArray::from(vec![metadata.schema_string().clone()])),
             ],
+            &identity,
         )
     }
 }
@@ -318,11 +348,13 @@ pub struct DeltaFilesFunction;
 
 impl TableFunctionImpl for DeltaFilesFunction {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let session = args.session();
         let args = args.exprs();
         arity(DELTA_FILES, args, 1, 2, "(uri [, version_or_timestamp])")?;
         let uri = uri_arg(DELTA_FILES, args)?;
         let point = point_arg(DELTA_FILES, args, 1, &uri)?;
-        let options = options_at(uri.clone(), point);
+        let identity = call_identity(DELTA_FILES, &uri, &[&point]);
+        let options = options_at(session, uri.clone(), point)?;
         let table = block_on_plugin_runtime(async move { open_table(&options).await })?;
         let state = table.snapshot().map_err(|e| map_delta_error(&uri, e))?;
         let actions = state.add_actions_table(true).map_err(|e| map_delta_error(&uri, e))?;
@@ -339,7 +371,6 @@ impl TableFunctionImpl for DeltaFilesFunction {
         let mut columns: Vec<ArrayRef> = actions.columns().to_vec();
         fields.push(Field::new("has_deletion_vector", DataType::Boolean, false));
         columns.push(Arc::new(has_dv));
-        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
-        Ok(Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch]])?))
+        call_table(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?, &identity)
     }
 }

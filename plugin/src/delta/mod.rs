@@ -9,6 +9,7 @@ pub mod direct_scan;
 pub mod dml;
 pub mod exec;
 pub mod factory;
+pub mod file_check;
 pub mod file_index;
 pub mod functions;
 pub mod options;

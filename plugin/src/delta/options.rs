@@ -40,6 +40,17 @@ pub struct DeltaTableOptions {
     pub file_column: Option<String>,
     /// Table properties (`delta.*`) for a table the DDL creates.
     pub table_properties: BTreeMap<String, String>,
+    /// The provider names its source (table, version, files) in its schema metadata, so that
+    /// scans of different sources under one name never compare equal. Set for table functions
+    /// and time travel, whose scans DataFusion names after the function or the table alone.
+    pub identify_source: bool,
+    /// Lists of prefixes of local paths and object-store URIs; the table must lie under a
+    /// prefix of every list (no list: anywhere). From `codeanatomy.policy.allowed_locations`
+    /// and the JSON key `allowed_locations`.
+    pub allowed_locations: Vec<Vec<String>>,
+    /// Data files may be absolute URIs outside the table root
+    /// (`codeanatomy.delta.allow_external_files`, JSON `allow_external_files`).
+    pub allow_external_files: bool,
 }
 
 /// Table properties a `CREATE EXTERNAL TABLE ... STORED AS DELTA` may set, as Delta spells them
@@ -70,6 +81,10 @@ struct JsonOptions {
     timestamp: Option<String>,
     files: Option<Vec<String>>,
     file_column: Option<String>,
+    #[serde(default)]
+    allowed_locations: Vec<String>,
+    #[serde(default)]
+    allow_external_files: bool,
 }
 
 fn invalid(message: impl Into<String>) -> PluginError {
@@ -77,9 +92,37 @@ fn invalid(message: impl Into<String>) -> PluginError {
 }
 
 /// Keys accepted in JSON options, for error messages.
-pub const JSON_KEYS: &str = "table_uri, storage_options, version, timestamp, files, file_column";
+pub const JSON_KEYS: &str =
+    "table_uri, storage_options, version, timestamp, files, file_column, allowed_locations, allow_external_files";
 
 impl DeltaTableOptions {
+    /// The source identity (see [`Self::identify_source`]): a digest of the table, the version
+    /// and the pinned files, so no path or option shows in a schema.
+    pub fn source_identity(&self) -> Option<String> {
+        use blake2::Digest;
+        if !self.identify_source {
+            return None;
+        }
+        let mut hasher = blake2::Blake2b512::new();
+        for part in [self.table_uri.as_str(), &self.version.to_string(), &format!("{:?}", self.files), &format!("{:?}", self.file_column)] {
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part.as_bytes());
+        }
+        let digest = hasher.finalize();
+        Some(format!("delta:{}", digest.iter().take(12).map(|b| format!("{b:02x}")).collect::<String>()))
+    }
+
+    /// Applies the session's location settings: `codeanatomy.policy.allowed_locations` is
+    /// added to the lists the table must satisfy (a session can only narrow where tables may
+    /// be), `codeanatomy.delta.allow_external_files` allows what it says.
+    pub fn with_session_settings(mut self, config: &crate::config::CodeAnatomyConfig) -> Self {
+        if !config.allowed_locations.is_empty() && !self.allowed_locations.contains(&config.allowed_locations) {
+            self.allowed_locations.push(config.allowed_locations.clone());
+        }
+        self.allow_external_files |= config.delta_allow_external_files;
+        self
+    }
+
     /// Options for the table at `table_uri`, latest version.
     pub fn new(table_uri: impl Into<String>) -> Self {
         Self { table_uri: table_uri.into(), ..Default::default() }
@@ -97,8 +140,9 @@ impl DeltaTableOptions {
     /// ```
     pub fn from_json(json: &str) -> Result<Self, PluginError> {
         // Never echo the JSON itself: storage options carry credentials.
-        let raw: JsonOptions = serde_json::from_str(json)
-            .map_err(|e| invalid(format!("delta table options: {e}; accepted keys: {JSON_KEYS}")))?;
+        let raw: JsonOptions = serde_json::from_str(json).map_err(|e| {
+            invalid(format!("delta table options: {}; accepted keys: {JSON_KEYS}", without_values(&e.to_string())))
+        })?;
         let table_uri = raw
             .table_uri
             .filter(|u| !u.trim().is_empty())
@@ -120,6 +164,9 @@ impl DeltaTableOptions {
             files: raw.files,
             file_column: raw.file_column,
             table_properties: BTreeMap::new(),
+            identify_source: false,
+            allowed_locations: if raw.allowed_locations.is_empty() { Vec::new() } else { vec![raw.allowed_locations] },
+            allow_external_files: raw.allow_external_files,
         })
     }
 
@@ -175,6 +222,27 @@ impl DeltaTableOptions {
     }
 }
 
+/// A serde message without the values it quotes (`invalid type: string "<secret>"`): option
+/// values may be credentials. Key names (`unknown field `versoin``) stay.
+fn without_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find('"') {
+        out.push_str(&rest[..start]);
+        match rest[start + 1..].find('"') {
+            Some(end) => {
+                out.push_str("\"***\"");
+                rest = &rest[start + 1 + end + 1..];
+            }
+            None => {
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// A table version: a non-negative integer.
 pub fn parse_version(table: &str, text: &str) -> Result<u64, PluginError> {
     text.trim().parse::<u64>().map_err(|_| {
@@ -221,6 +289,8 @@ mod tests {
         assert!(err.message().contains("verison") && err.message().contains(JSON_KEYS), "{err}");
         let err = DeltaTableOptions::from_json(r#"{"table_uri": "/t", "version": -1}"#).unwrap_err();
         assert!(err.message().contains("'-1'"), "{err}");
+        let err = DeltaTableOptions::from_json(r#"{"table_uri": "/t", "version": "hunter2-SECRET"}"#).unwrap_err();
+        assert!(!err.message().contains("hunter2-SECRET") && err.message().contains("invalid type"), "{err}");
     }
 
     #[test]

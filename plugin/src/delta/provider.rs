@@ -20,7 +20,7 @@ use super::direct_scan::{ineligible_reason, DirectScan};
 use super::exec::{spread_files, DeltaTableExec, ScanSummary};
 use super::options::{DeltaTableOptions, TableVersion};
 use super::runtime::{block_on_plugin_runtime, on_plugin_runtime, plugin_session, plugin_session_for};
-use super::table::{delta_error, in_table, map_delta_error, open_table};
+use super::table::{check_snapshot_files, delta_error, in_table, map_delta_error, open_table};
 use super::dml::{check_writable, DeltaDml, DeltaDmlExec};
 use super::write::DeltaWriteExec;
 use crate::config::CodeAnatomyConfig;
@@ -47,7 +47,11 @@ const PUSHDOWN_ANSWERS_KEPT: usize = 1024;
 
 struct Inner {
     options: DeltaTableOptions,
+    /// The snapshot's schema, as deltalake reads it.
     schema: SchemaRef,
+    /// What the provider reports: `schema`, with the source identity when the options ask
+    /// for one (see [`DeltaTableOptions::identify_source`]).
+    output_schema: SchemaRef,
     current: RwLock<Loaded>,
 }
 
@@ -79,6 +83,8 @@ fn scan_config(options: &DeltaTableOptions, session: &dyn Session) -> DeltaScanC
 
 async fn build_scan(options: &DeltaTableOptions, table: &DeltaTable, session: &SessionState) -> Result<Loaded> {
     let uri = &options.table_uri;
+    // Every file a scan of this snapshot may read lies in the table (or is allowed outside it).
+    check_snapshot_files(options, table)?;
     let state = table.snapshot().map_err(|e| map_delta_error(uri, e))?;
     let snapshot = Arc::new(state.snapshot().clone());
     // `DeltaScanNext::new` is the protocol gate: a reader feature deltalake lacks is an error
@@ -161,9 +167,13 @@ impl DeltaProvider {
         let session = plugin_session(&Default::default());
         let loaded = build_scan(&options, &table, &session).await?;
         let schema = loaded.scan.schema();
+        let output_schema = match options.source_identity() {
+            Some(identity) => df_plugin_api::schema_identity::with_source(&schema, &identity),
+            None => Arc::clone(&schema),
+        };
         let indexed = loaded.direct.as_ref().and_then(|d| d.indexed_files());
         tracing::info!(target: "codeanatomy::delta", version = ?table.version(), files = loaded.files_total, ?indexed, "delta provider created");
-        Ok(Self { inner: Arc::new(Inner { options, schema, current: RwLock::new(loaded) }) })
+        Ok(Self { inner: Arc::new(Inner { options, schema, output_schema, current: RwLock::new(loaded) }) })
     }
 
     pub fn options(&self) -> &DeltaTableOptions {
@@ -230,7 +240,7 @@ async fn newer_commit_may_exist(table: &DeltaTable, version: u64) -> bool {
 #[async_trait]
 impl TableProvider for DeltaProvider {
     fn schema(&self) -> SchemaRef {
-        Arc::clone(&self.inner.schema)
+        Arc::clone(&self.inner.output_schema)
     }
 
     fn table_type(&self) -> TableType {
@@ -262,6 +272,7 @@ impl TableProvider for DeltaProvider {
             },
             spread_files: !loaded.deletion_vectors,
             direct: loaded.direct.clone(),
+            schema_metadata: df_plugin_api::schema_identity::source_metadata(&self.inner.output_schema),
         };
         scan_in_plugin_env(host, target, projection, filters, limit).await
     }
@@ -301,17 +312,10 @@ impl TableProvider for DeltaProvider {
     }
 
     async fn delete_from(&self, host: &dyn Session, filters: Vec<Expr>) -> Result<Arc<dyn ExecutionPlan>> {
-        if filters.is_empty() && !CodeAnatomyConfig::from_config_options(host.config_options())?.dml_allow_full_table_delete {
-            return Err(delta_error(
-                ErrorCode::PolicyViolation,
-                format!(
-                    "DELETE without WHERE on delta table '{}' would delete every row; add a WHERE clause, or \
-                     SET codeanatomy.dml.allow_full_table_delete = true",
-                    self.inner.options.table_uri
-                ),
-            ));
-        }
-        Ok(Arc::new(DeltaDmlExec::new(self.inner.options.clone(), DeltaDml::delete(filters))?))
+        // The full-table-delete guard is decided when the statement runs, by effect (see
+        // `DeltaDml::Delete`): what a predicate looks like says nothing about what it matches.
+        let allow_full_table_delete = CodeAnatomyConfig::from_config_options(host.config_options())?.dml_allow_full_table_delete;
+        Ok(Arc::new(DeltaDmlExec::new(self.inner.options.clone(), DeltaDml::delete(filters, allow_full_table_delete))?))
     }
 
     async fn update(
@@ -335,6 +339,8 @@ pub(super) struct ScanTarget {
     pub spread_files: bool,
     /// Replaces deltalake's read with a plain Parquet read when the snapshot allows.
     pub direct: Option<Arc<DirectScan>>,
+    /// Schema-level metadata the scan's output carries (the provider's source identity).
+    pub schema_metadata: HashMap<String, String>,
 }
 
 /// Plans a deltalake provider's scan in the plugin's environment (runtime, `RuntimeEnv` with
@@ -349,7 +355,7 @@ pub(super) async fn scan_in_plugin_env(
     let session = plugin_session_for(host);
     let (projection, filters) = (projection.cloned(), filters.to_vec());
     on_plugin_runtime(async move {
-        let ScanTarget { table, provider, mut summary, spread_files: spread, direct } = target;
+        let ScanTarget { table, provider, mut summary, spread_files: spread, direct, schema_metadata } = target;
         summary.partition_filter = filters
             .iter()
             .any(|f| f.column_refs().iter().any(|c| summary.partition_columns.iter().any(|p| p == &c.name)));
@@ -376,8 +382,13 @@ pub(super) async fn scan_in_plugin_env(
                 plain.unwrap_or(plan)
             }
         };
+        if summary.direct_read {
+            if let Some(direct) = &direct {
+                direct.check_files(&uri, session, &plan).await?;
+            }
+        }
         let plan = if spread { spread_files(plan, session.config().target_partitions())? } else { plan };
-        let exec = DeltaTableExec::new(plan, task_ctx, summary);
+        let exec = DeltaTableExec::new(plan, task_ctx, summary).with_schema_metadata(&schema_metadata)?;
         tracing::debug!(target: "codeanatomy::delta", table = %uri, summary = ?exec.summary(), "delta scan planned");
         Ok(Arc::new(exec) as Arc<dyn ExecutionPlan>)
     })

@@ -74,7 +74,15 @@ pub async fn on_plugin_runtime<T: Send + 'static>(fut: impl Future<Output = Resu
         return fut.await;
     }
     let handle = plugin_runtime().map_err(DataFusionError::from)?;
-    handle.spawn(fut).await.map_err(runtime_error)?
+    handle.spawn(fut).await.map_err(|e| {
+        if e.is_panic() {
+            let message = df_plugin_api::guard::panic_message(e.into_panic().as_ref());
+            df_plugin_api::PluginError::new(df_plugin_api::ErrorCode::Panic, format!("work on the plugin runtime panicked: {message}"))
+                .into()
+        } else {
+            runtime_error(e)
+        }
+    })?
 }
 
 /// Runs `fut` to completion on the plugin runtime from synchronous code (table-function calls,

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use datafusion::error::DataFusionError;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use df_plugin_api::{ErrorCode, PluginError};
+use std::path::{Component, Path, PathBuf};
 use url::Url;
 
 use super::options::{DeltaTableOptions, TableVersion};
@@ -14,12 +15,201 @@ pub fn delta_error(code: ErrorCode, message: impl Into<String>) -> DataFusionErr
     PluginError::new(code, message).into()
 }
 
+/// What opening a table location may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Read (or write into) an existing table: nothing is created, a missing local directory
+    /// is a `not_found` error.
+    Existing,
+    /// Create the table when missing (`CREATE EXTERNAL TABLE` with columns): a missing local
+    /// directory is created.
+    Create,
+}
+
+/// The local path `uri` names, or `None` for an object-store URL (`s3://`, ...).
+fn local_path(uri: &str) -> Option<PathBuf> {
+    match Url::parse(uri) {
+        Ok(url) if url.scheme() == "file" => url.to_file_path().ok(),
+        // One-letter schemes are Windows drive letters, not URLs.
+        Ok(url) if url.scheme().len() > 1 => None,
+        _ => Some(PathBuf::from(uri)),
+    }
+}
+
+/// `path` made absolute, `.` and `..` resolved, and symbolic links resolved as far as the path
+/// exists: the location a policy must judge, computed without touching the file system
+/// beyond reading it.
+pub fn normalized_local_path(path: &Path) -> PathBuf {
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().map(|cwd| cwd.join(path)).unwrap_or_else(|_| path.to_path_buf())
+    };
+    let mut lexical = PathBuf::new();
+    for component in absolute.components() {
+        match component {
+            Component::ParentDir => {
+                lexical.pop();
+            }
+            Component::CurDir => {}
+            other => lexical.push(other.as_os_str()),
+        }
+    }
+    // The longest existing ancestor, with its links resolved, then the rest as written.
+    let mut existing = lexical.clone();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(canonical) = std::fs::canonicalize(&existing) {
+            let mut out = canonical;
+            out.extend(rest.iter().rev());
+            return out;
+        }
+        match (existing.file_name().map(|n| n.to_os_string()), existing.parent().map(Path::to_path_buf)) {
+            (Some(name), Some(parent)) => {
+                rest.push(name);
+                existing = parent;
+            }
+            _ => return lexical,
+        }
+    }
+}
+
 /// The table URI as a URL: local paths become `file://` URLs (relative ones are resolved
-/// against the working directory).
-pub fn table_url(uri: &str) -> Result<Url, DataFusionError> {
-    deltalake::ensure_table_uri(uri).map_err(|e| {
+/// against the working directory, links resolved). Only [`Access::Create`] creates a missing
+/// local directory: reading a table never changes the file system.
+pub fn table_url(uri: &str, access: Access) -> Result<Url, DataFusionError> {
+    let invalid = |e: &dyn std::fmt::Display| {
         delta_error(ErrorCode::InvalidOptions, format!("delta table '{uri}': not a path or URL: {e}"))
-    })
+    };
+    if let Some(path) = local_path(uri) {
+        let normalized = normalized_local_path(&path);
+        if access == Access::Existing && !normalized.is_dir() {
+            return Err(delta_error(
+                ErrorCode::NotFound,
+                format!(
+                    "delta table '{uri}' does not exist: {} is not a directory (nothing was created; check the path, \
+                     or create the table first)",
+                    normalized.display()
+                ),
+            ));
+        }
+    }
+    deltalake::ensure_table_uri(uri).map_err(|e| invalid(&e))
+}
+
+/// The location `uri` names, as the location policy compares it: a `file://` URL of the
+/// normalized local path, or the URL without credentials, query or fragment; always ending
+/// in `/` so that prefixes match whole path segments.
+pub fn policy_location(uri: &str) -> Result<String, DataFusionError> {
+    let mut url = match local_path(uri) {
+        Some(path) => Url::from_file_path(normalized_local_path(&path)).map_err(|_| {
+            delta_error(ErrorCode::InvalidOptions, format!("delta table '{uri}': not an absolute local path"))
+        })?,
+        None => Url::parse(uri)
+            .map_err(|e| delta_error(ErrorCode::InvalidOptions, format!("delta table '{uri}': not a path or URL: {e}")))?,
+    };
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.set_query(None);
+    url.set_fragment(None);
+    let mut text = url.to_string();
+    if !text.ends_with('/') {
+        text.push('/');
+    }
+    Ok(text)
+}
+
+/// Refuses `uri` unless it lies under one of `allowed` (`codeanatomy.policy.allowed_locations`;
+/// empty allows every location). Paths are normalized first (`..`, links), so a prefix cannot
+/// be left through them.
+pub fn check_location(uri: &str, policies: &[Vec<String>]) -> Result<(), DataFusionError> {
+    for allowed in policies {
+        check_location_in(uri, allowed)?;
+    }
+    Ok(())
+}
+
+fn check_location_in(uri: &str, allowed: &[String]) -> Result<(), DataFusionError> {
+    if allowed.is_empty() {
+        return Ok(());
+    }
+    let location = policy_location(uri)?;
+    for prefix in allowed {
+        if location.starts_with(&policy_location(prefix)?) {
+            return Ok(());
+        }
+    }
+    Err(delta_error(
+        ErrorCode::PolicyViolation,
+        format!(
+            "delta table '{uri}' is outside the allowed locations (codeanatomy.policy.allowed_locations = {}); \
+             it resolves to {location}. Use a table under an allowed prefix, or ask the session's owner to allow it",
+            allowed.join(",")
+        ),
+    ))
+}
+
+/// Refuses data files that lie outside the table root: a relative path that climbs out of it
+/// (`../../secret.parquet`) always, and an absolute URI elsewhere unless the table's options
+/// allow external files (`codeanatomy.delta.allow_external_files`).
+pub fn check_file_paths<'a>(
+    uri: &str,
+    root: &Url,
+    paths: impl IntoIterator<Item = std::borrow::Cow<'a, str>>,
+    allow_external_files: bool,
+) -> Result<(), DataFusionError> {
+    let root_text = root.as_str().trim_end_matches('/').to_string() + "/";
+    for path in paths {
+        let decoded = percent_decode(&path);
+        let escape = match Url::parse(&decoded) {
+            Ok(url) if url.scheme().len() > 1 => {
+                if allow_external_files || url.as_str().starts_with(&root_text) {
+                    None
+                } else {
+                    Some("an absolute location outside the table root (set codeanatomy.delta.allow_external_files = true to read such files)")
+                }
+            }
+            _ => {
+                let mut depth: i64 = 0;
+                let mut escapes = decoded.starts_with('/');
+                for segment in decoded.split('/') {
+                    match segment {
+                        "" | "." => {}
+                        ".." => depth -= 1,
+                        _ => depth += 1,
+                    }
+                    escapes |= depth < 0;
+                }
+                escapes.then_some("a relative path that leaves the table root")
+            }
+        };
+        if let Some(why) = escape {
+            return Err(delta_error(
+                ErrorCode::PolicyViolation,
+                format!("delta table '{uri}': the log names data file '{path}', {why}; nothing was read"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Maps a deltalake error about `uri` to a coded error.
@@ -68,23 +258,26 @@ pub fn map_write_error(table: &DeltaTable, uri: &str, err: DeltaTableError) -> D
     )
 }
 
-fn builder(options: &DeltaTableOptions) -> Result<DeltaTableBuilder, DataFusionError> {
+fn builder(options: &DeltaTableOptions, access: Access) -> Result<DeltaTableBuilder, DataFusionError> {
     storage::register_object_store_factories();
-    let url = table_url(&options.table_uri)?;
+    // Judged before anything touches the location (a refused CREATE creates no directory).
+    check_location(&options.table_uri, &options.allowed_locations)?;
+    let url = table_url(&options.table_uri, access)?;
     Ok(DeltaTableBuilder::from_url(url)
         .map_err(|e| map_delta_error(&options.table_uri, e))?
         .with_storage_options(storage::normalize_storage_options(&options.storage_options)))
 }
 
-/// A table handle without loading its log (for creating tables).
-pub fn uninitialized_table(options: &DeltaTableOptions) -> Result<DeltaTable, DataFusionError> {
-    builder(options)?.build().map_err(|e| map_delta_error(&options.table_uri, e))
+/// A table handle without loading its log; [`Access::Create`] creates a missing local
+/// directory for a table about to be created.
+pub fn uninitialized_table(options: &DeltaTableOptions, access: Access) -> Result<DeltaTable, DataFusionError> {
+    builder(options, access)?.build().map_err(|e| map_delta_error(&options.table_uri, e))
 }
 
 /// Opens the table at the version `options` asks for. Async: run it on the plugin runtime.
 pub async fn open_table(options: &DeltaTableOptions) -> Result<DeltaTable, DataFusionError> {
     let uri = options.table_uri.as_str();
-    let mut table = uninitialized_table(options)?;
+    let mut table = uninitialized_table(options, Access::Existing)?;
     // Checked first: a plain listing, where a failed load would also log a kernel error.
     if !table.verify_deltatable_existence().await.map_err(|e| map_delta_error(uri, e))? {
         return Err(delta_error(
@@ -115,6 +308,13 @@ pub async fn open_table(options: &DeltaTableOptions) -> Result<DeltaTable, DataF
     }
     tracing::debug!(target: "codeanatomy::delta", table = uri, version = ?table.version(), "delta table opened");
     Ok(table)
+}
+
+/// [`check_file_paths`] over the active files of the table's loaded snapshot.
+pub fn check_snapshot_files(options: &DeltaTableOptions, table: &DeltaTable) -> Result<(), DataFusionError> {
+    let state = table.snapshot().map_err(|e| map_delta_error(&options.table_uri, e))?;
+    let paths = state.log_data().iter().map(|f| std::borrow::Cow::Owned(f.path().into_owned())).collect::<Vec<_>>();
+    check_file_paths(&options.table_uri, table.table_url(), paths, options.allow_external_files)
 }
 
 /// Adds the table and a code to an error deltalake or DataFusion raised while reading it

@@ -57,7 +57,9 @@ impl PluginRelationPlanner for DeltaTimeTravel {
         let _span = tracing::info_span!(target: "codeanatomy::delta", "time_travel", table = %relation.table, version = %pinned).entered();
         // Same storage options and scan options; only the snapshot changes. Pinned files
         // belong to the registered snapshot, so they do not carry over.
-        let options = DeltaTableOptions { version: pinned, files: None, ..base.clone() };
+        // One table at several versions is scanned under one name: the version must show in
+        // the schema, or the scans compare equal (see DeltaTableOptions::identify_source).
+        let options = DeltaTableOptions { version: pinned, files: None, identify_source: true, ..base.clone() };
         let provider = DeltaProvider::open(options).map_err(|e| PluginError::from_datafusion(&e, ErrorCode::Execution))?;
         Ok(Some(Arc::new(provider)))
     }

@@ -68,7 +68,7 @@ pub(super) fn count_batch(rows: u64) -> Result<RecordBatch> {
 
 impl DisplayAs for DeltaWriteExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "DeltaWriteExec: table={}, mode={:?}", self.options.table_uri, self.mode)
+        write!(f, "DeltaWriteExec: table={}, mode={:?}", df_plugin_api::redact::redact_urls(&self.options.table_uri), self.mode)
     }
 }
 
@@ -113,6 +113,11 @@ impl ExecutionPlan for DeltaWriteExec {
                 batches.extend(stream.try_collect::<Vec<_>>().await?);
             }
             let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+            if rows == 0 && mode == SaveMode::Append {
+                // Appending nothing is a successful no-op: no commit, no new version.
+                tracing::info!(target: "codeanatomy::delta", table = %options.table_uri, "INSERT of 0 rows: nothing to commit");
+                return count_batch(0);
+            }
             on_plugin_runtime(async move {
                 let uri = options.table_uri.clone();
                 let table = open_table(&DeltaTableOptions { version: Default::default(), files: None, ..options }).await?;
@@ -130,6 +135,10 @@ impl ExecutionPlan for DeltaWriteExec {
             .await?;
             count_batch(rows as u64)
         };
-        Ok(Box::pin(RecordBatchStreamAdapter::new(count_schema(), futures::stream::once(write).boxed())))
+        let object = format!("INSERT into delta table '{}'", self.options.table_uri);
+        Ok(df_plugin_api::safety::PanicSafeStream::wrap(
+            object,
+            Box::pin(RecordBatchStreamAdapter::new(count_schema(), futures::stream::once(write).boxed())),
+        ))
     }
 }

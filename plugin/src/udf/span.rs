@@ -231,19 +231,34 @@ impl SpanRanges {
     }
 
     /// `[start, end)` of a row, or `None` when the span or one of its fields is NULL.
+    ///
+    /// An inclusive end at `i64::MAX` has no exclusive form in Int64: that is an error, never a
+    /// saturated end (which would make the span empty and every comparison on it wrong).
     #[inline]
-    fn range(&self, row: usize) -> Option<(i64, i64)> {
+    fn range(&self, func: &str, row: usize) -> Result<Option<(i64, i64)>> {
         if self.spans.is_null(row) || self.starts.is_null(row) || self.ends.is_null(row) {
-            return None;
+            return Ok(None);
         }
         let exclusive = match &self.exclusive {
-            Some(e) if e.is_null(row) => return None,
+            Some(e) if e.is_null(row) => return Ok(None),
             Some(e) => e.value(row),
             None => true,
         };
-        let end = self.ends.value(row);
-        let end = if exclusive { end } else { end.saturating_add(1) };
-        Some((self.starts.value(row), end))
+        let (start, end) = (self.starts.value(row), self.ends.value(row));
+        if exclusive {
+            return Ok(Some((start, end)));
+        }
+        match end.checked_add(1) {
+            Some(end) => Ok(Some((start, end))),
+            None => Err(invalid_arg(
+                func,
+                format!(
+                    "span end overflows Int64: the inclusive end bend={end} (bstart={start}) has no exclusive form; \
+                     spans must end before {}",
+                    i64::MAX
+                ),
+            )),
+        }
     }
 }
 
@@ -311,6 +326,24 @@ static SPAN_CONTAINS_DOC: LazyLock<Documentation> = LazyLock::new(|| {
     )
 });
 
+impl SpanFunction {
+    /// `op` over the `[start, end)` ranges of two span columns, row by row (NULL when either is).
+    fn compare(
+        &self,
+        a: &SpanRanges,
+        b: &SpanRanges,
+        rows: usize,
+        op: impl Fn((i64, i64), (i64, i64)) -> bool,
+    ) -> Result<BooleanArray> {
+        (0..rows)
+            .map(|r| Ok(match (a.range(self.name(), r)?, b.range(self.name(), r)?) {
+                (Some(x), Some(y)) => Some(op(x, y)),
+                _ => None,
+            }))
+            .collect()
+    }
+}
+
 impl ScalarUDFImpl for SpanFunction {
     fn name(&self) -> &str {
         match self.op {
@@ -348,7 +381,7 @@ impl ScalarUDFImpl for SpanFunction {
         let result: ArrayRef = match (self.op, spans.as_slice()) {
             (SpanOp::Len, [a]) => {
                 let lengths = (0..rows)
-                    .map(|r| match a.range(r) {
+                    .map(|r| match a.range(self.name(), r)? {
                         None => Ok(None),
                         Some((s, e)) => e.checked_sub(s).map(Some).ok_or_else(|| {
                             invalid_arg(self.name(), format!("span length overflows Int64 (bstart={s}, end={e})"))
@@ -357,20 +390,8 @@ impl ScalarUDFImpl for SpanFunction {
                     .collect::<Result<Int64Array>>()?;
                 Arc::new(lengths)
             }
-            (SpanOp::Overlaps, [a, b]) => Arc::new(
-                (0..rows)
-                    .map(|r| Some(match (a.range(r)?, b.range(r)?) {
-                        ((s1, e1), (s2, e2)) => s1.max(s2) < e1.min(e2),
-                    }))
-                    .collect::<BooleanArray>(),
-            ),
-            (SpanOp::Contains, [a, b]) => Arc::new(
-                (0..rows)
-                    .map(|r| Some(match (a.range(r)?, b.range(r)?) {
-                        ((s1, e1), (s2, e2)) => s1 <= s2 && e2 <= e1,
-                    }))
-                    .collect::<BooleanArray>(),
-            ),
+            (SpanOp::Overlaps, [a, b]) => Arc::new(self.compare(a, b, rows, |(s1, e1), (s2, e2)| s1.max(s2) < e1.min(e2))?),
+            (SpanOp::Contains, [a, b]) => Arc::new(self.compare(a, b, rows, |(s1, e1), (s2, e2)| s1 <= s2 && e2 <= e1)?),
             _ => return Err(internal(self.name(), "wrong number of arguments")),
         };
         finish(result, all_scalar)
