@@ -158,13 +158,14 @@ fn signed_plugins_load_only_when_trusted_and_unchanged() {
         assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
         assert!(stderr_of(&out).starts_with("error[signature_invalid]"), "{extra:?}: {}", stderr_of(&out));
     }
-    // Bytes appended after the signature: refused too.
+    // Bytes appended after the signature: no longer a signed file, so a host that requires
+    // signatures refuses it (only an explicit allow-unsigned policy admits unsigned files).
     let mut grown = std::fs::read(&lib).expect("read");
     grown.extend_from_slice(b"appended");
     let grown_path = dir.join("libgrown.so");
     std::fs::write(&grown_path, &grown).expect("write");
-    let out = strict_dfplugin().arg("sql").arg(&grown_path).arg("--allow-unsigned").args(query).output().expect("run");
-    assert!(!out.status.success(), "appended bytes must not load: {}", stderr_of(&out));
+    let out = strict_dfplugin().arg("sql").arg(&grown_path).arg("--trust").arg(&public).args(query).output().expect("run");
+    assert!(stderr_of(&out).starts_with("error[unsigned]"), "appended bytes must not load: {}", stderr_of(&out));
 }
 
 #[test]

@@ -14,34 +14,8 @@ use codeanatomy_plugin::delta::deltalake::arrow::array::{Float64Array, Int64Arra
 use codeanatomy_plugin::delta::deltalake::arrow::datatypes::{DataType, Field, Schema};
 use codeanatomy_plugin::delta::deltalake::protocol::SaveMode;
 use codeanatomy_plugin::delta::deltalake::DeltaTable;
-use codeanatomy_plugin::CodeAnatomy;
-use common::{plugin_path, temp_dir};
+use common::{hosts, run, strings, temp_dir};
 use datafusion::prelude::SessionContext;
-use df_plugin_host::conform::rows_of;
-use df_plugin_host::{load, LoadedPlugin};
-
-fn hosts() -> Vec<(&'static str, Arc<LoadedPlugin>)> {
-    vec![
-        ("native", LoadedPlugin::native::<CodeAnatomy>().expect("native plugin")),
-        ("dlopen", load(plugin_path()).expect("dlopen plugin")),
-    ]
-}
-
-/// Runs each statement through the host's entry point; rows of the last one, sorted.
-async fn run(ctx: &SessionContext, statements: &[&str]) -> Result<Vec<Vec<String>>, String> {
-    let mut last = Vec::new();
-    for sql in statements {
-        let df = df_plugin_host::sql::sql(ctx, sql).await.map_err(|e| e.to_string())?;
-        last = df.collect().await.map_err(|e| e.to_string())?;
-    }
-    let mut rows = rows_of(&last)?;
-    rows.sort();
-    Ok(rows)
-}
-
-fn strings(rows: &[&[&str]]) -> Vec<Vec<String>> {
-    rows.iter().map(|r| r.iter().map(|s| s.to_string()).collect()).collect()
-}
 
 /// A table of `ids` (one commit each slice), columns `id long NOT NULL`, `name string`.
 async fn write_table(dir: &Path, name: &str, commits: &[&[i64]]) -> String {

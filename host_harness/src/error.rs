@@ -85,6 +85,9 @@ pub enum HostError {
     #[error("the plugin trust policy can only be tightened once a plugin has been loaded; refused to loosen it ({loosened}). Set the trust policy before loading the first plugin")]
     TrustPolicyLoosened { loosened: String },
 
+    #[error("invalid plugin trust policy: {reason}")]
+    TrustPolicyInvalid { reason: String },
+
     #[error("trust file '{path}'{}: {reason}. A trust file lists one key per line as 'ed25519:<64 hex digits>' (`dfplugin keygen` writes one); '#' starts a comment", if *line > 0 { format!(", line {line}") } else { String::new() })]
     TrustFile { path: PathBuf, line: usize, reason: String },
 }
@@ -120,6 +123,7 @@ impl HostError {
             HostError::UntrustedKey { .. } => "untrusted_key",
             HostError::TrustPolicyLoosened { .. } => "trust_policy_loosened",
             HostError::TrustFile { .. } => "trust_file_invalid",
+            HostError::TrustPolicyInvalid { .. } => "trust_policy_invalid",
         }
     }
 }

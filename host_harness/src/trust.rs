@@ -121,15 +121,21 @@ struct Trailer {
 
 /// The trailer of `file` (of length `len`): `Ok(None)` without one, `Err` when damaged.
 fn read_trailer(file: &mut File, len: u64) -> std::io::Result<Result<Option<Trailer>, String>> {
-    if len < TRAILER_LEN as u64 {
+    if len < END_MAGIC.len() as u64 {
         return Ok(Ok(None));
+    }
+    let mut end = [0u8; 8];
+    file.seek(SeekFrom::Start(len - END_MAGIC.len() as u64))?;
+    file.read_exact(&mut end)?;
+    if &end != END_MAGIC {
+        return Ok(Ok(None));
+    }
+    if len < TRAILER_LEN as u64 {
+        return Ok(Err("the signature trailer is damaged (the file is shorter than a signature)".into()));
     }
     let mut raw = [0u8; TRAILER_LEN];
     file.seek(SeekFrom::Start(len - TRAILER_LEN as u64))?;
     file.read_exact(&mut raw)?;
-    if &raw[112..120] != END_MAGIC {
-        return Ok(Ok(None));
-    }
     if &raw[0..8] != START_MAGIC {
         return Ok(Err("the signature trailer is damaged (bad start marker)".into()));
     }
@@ -316,8 +322,18 @@ impl TrustPolicy {
                 policy.trusted_keys.extend(read_trust_file(&file)?);
             }
         }
-        policy.allow_unsigned =
-            std::env::var(ALLOW_UNSIGNED_ENV).is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"));
+        policy.allow_unsigned = match std::env::var(ALLOW_UNSIGNED_ENV) {
+            Err(_) => false,
+            Ok(value) => match value.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" => true,
+                "" | "0" | "false" | "no" => false,
+                _ => {
+                    return Err(HostError::TrustPolicyInvalid {
+                        reason: format!("{ALLOW_UNSIGNED_ENV}='{value}' is not one of 1, true, yes, 0, false, no"),
+                    })
+                }
+            },
+        };
         Ok(policy)
     }
 

@@ -92,3 +92,29 @@ pub fn temp_dir(label: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("create temp dir");
     dir
 }
+
+/// The CodeAnatomy plugin on both Rust hosts: linked natively and loaded with real dlopen.
+pub fn hosts() -> Vec<(&'static str, std::sync::Arc<df_plugin_host::LoadedPlugin>)> {
+    vec![
+        ("native", df_plugin_host::LoadedPlugin::native::<codeanatomy_plugin::CodeAnatomy>().expect("native plugin")),
+        ("dlopen", df_plugin_host::load(plugin_path()).expect("dlopen plugin")),
+    ]
+}
+
+/// Runs each statement through the host's policy-checked entry point
+/// (`df_plugin_host::sql::sql`); the rows of the last one, sorted.
+pub async fn run(ctx: &datafusion::prelude::SessionContext, statements: &[&str]) -> Result<Vec<Vec<String>>, String> {
+    let mut last = Vec::new();
+    for sql in statements {
+        let df = df_plugin_host::sql::sql(ctx, sql).await.map_err(|e| e.to_string())?;
+        last = df.collect().await.map_err(|e| e.to_string())?;
+    }
+    let mut rows = df_plugin_host::conform::rows_of(&last)?;
+    rows.sort();
+    Ok(rows)
+}
+
+/// Expected rows as owned strings.
+pub fn strings(rows: &[&[&str]]) -> Vec<Vec<String>> {
+    rows.iter().map(|r| r.iter().map(|s| s.to_string()).collect()).collect()
+}

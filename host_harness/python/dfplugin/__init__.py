@@ -6,6 +6,9 @@
     ctx = datafusion.SessionContext()
     dfplugin.load("target/release/libcodeanatomy_plugin.so").install(ctx)
 
+Run SQL through :func:`sql` (``dfplugin.sql(ctx, query)``) to have ``RESET <namespace>.<key>``
+of a plugin key restore its default; DataFusion 55's ``ctx.sql`` resets ``datafusion.*`` only.
+
 A plugin library is a cdylib built with ``df_plugin_api``'s ``export_plugin!`` macro. It
 embeds a manifest (read here without loading the file, :func:`inspect`) and exports plain C
 entry points that hand out datafusion-ffi structs, which this package wraps in PyCapsules
@@ -23,10 +26,12 @@ from .errors import PluginConfigError, PluginError, PluginInstallError, PluginLo
 from .introspect import InstalledObject, InstalledPlugin
 from .plugin import CAPABILITY_MATRIX, HOST, Plugin, inspect, load
 from .signing import TrustPolicy, set_trust_policy, trust_policy
+from .sql import sql
 
 __all__ = [
     "load",
     "inspect",
+    "sql",
     "set_trust_policy",
     "trust_policy",
     "TrustPolicy",

@@ -12,7 +12,8 @@ fresh ``SessionContext`` created with the plugin's configuration namespace
 ``setup = ["SQL", ...]`` statements, then its optional ``register = [{name, kind, options}]``
 tables (opened with :meth:`dfplugin.Plugin.table_provider` from the ``options`` JSON text and
 registered as ``name``; a failure there is the case's error, prefixed ``registering a
-table:``), then ``sql``.
+table:``), then ``sql``. Statements run through :func:`dfplugin.sql` (so ``RESET
+<namespace>.<key>`` restores a plugin key's default, as in the Rust host).
 
 A case that mentions ``${TMP}`` in ``sql``, a ``setup`` statement or a ``register`` options
 text gets a scratch directory, created fresh (empty) before the case and removed afterwards:
@@ -49,6 +50,7 @@ from .display import rows_of
 from .errors import PluginError
 from .plugin import CAPABILITY_MATRIX, HOST, Plugin, load
 from .redact import redact_text
+from .sql import sql as _sql
 
 __all__ = [
     "ERROR_CODES",
@@ -81,6 +83,7 @@ ERROR_CODES: Tuple[str, ...] = (
     "policy_violation",
     "io",
     "not_found",
+    "corrupt_data",
 )
 
 _SUITE_FIELDS = {"name", "description", "case"}
@@ -196,14 +199,16 @@ class _RegisterError(Exception):
 
 
 def _run_sql(plugin: Plugin, ctx: Any, case: Dict[str, Any]) -> List[Any]:
+    # Through dfplugin.sql, like the Rust host's df_plugin_host::sql::sql: RESET of a plugin
+    # key restores its default (DataFusion 55's ctx.sql resets datafusion.* keys only).
     for statement in case.get("setup", []):
-        ctx.sql(statement).collect()
+        _sql(ctx, statement).collect()
     for table in case.get("register", []):
         try:
             ctx.register_table(table["name"], plugin.table_provider(table["kind"], table["options"]))
         except Exception as e:
             raise _RegisterError(f"registering a table: {redact_text(str(e))}") from e
-    return ctx.sql(case["sql"]).collect()
+    return _sql(ctx, case["sql"]).collect()
 
 
 def uses_tmp(case: Dict[str, Any]) -> bool:

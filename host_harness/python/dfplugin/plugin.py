@@ -195,6 +195,60 @@ def _config_settings(ctx: Any, namespace: str) -> Optional[Dict[str, str]]:
     return found or None
 
 
+_URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
+
+
+def _remove_dot_segments(path: str) -> str:
+    """``path`` with ``.`` and ``..`` segments resolved (RFC 3986, as the url crate does)."""
+    segments = path.split("/")
+    out: List[str] = []
+    for i, segment in enumerate(segments):
+        last = i == len(segments) - 1
+        if segment in (".", ".."):
+            if segment == ".." and len(out) > 1:
+                out.pop()
+            if last:
+                out.append("")
+            continue
+        out.append(segment)
+    return "/".join(out)
+
+
+def _policy_location(uri: str) -> str:
+    """The location ``uri`` names, as the plugin's location policy compares it
+    (``plugin/src/delta/table.rs`` ``policy_location``): a local path (or ``file://`` URL) made
+    absolute, ``..`` resolved lexically, then symbolic links resolved as far as it exists, as
+    ``file://<path>/``; any other URL without credentials, query or fragment, dot segments
+    resolved. Always ends in ``/`` so prefixes match whole path segments."""
+    from urllib.parse import unquote, urlsplit
+
+    match = _URL_SCHEME.match(uri)
+    scheme = match.group(1).lower() if match else ""
+    if scheme == "file" or len(scheme) <= 1:  # one-letter schemes are drive letters
+        path = unquote(urlsplit(uri).path) if scheme == "file" else uri
+        text = "file://" + os.path.realpath(os.path.abspath(path))
+    else:
+        parts = urlsplit(uri)
+        host = parts.netloc.rpartition("@")[2]
+        text = f"{scheme}://{host}{_remove_dot_segments(parts.path)}"
+    return text if text.endswith("/") else text + "/"
+
+
+def _check_location(uri: str, allowed: Sequence[str], library: str) -> None:
+    """Refuses ``uri`` unless it lies under a prefix of ``allowed`` (``delta_table``'s
+    ``allowed_locations`` when the session's list is the one the plugin checks)."""
+    location = _policy_location(uri)
+    if any(location.startswith(_policy_location(prefix)) for prefix in allowed):
+        return
+    message = (
+        f"[E0010 policy_violation] delta table '{redact_url(uri)}' is outside the allowed locations "
+        f"(delta_table allowed_locations = {redact_text(','.join(allowed))}; the session's "
+        f"codeanatomy.policy.allowed_locations applies too); it resolves to {redact_url(location)}. "
+        "Use a table under a prefix of both lists"
+    )
+    raise PluginError(message, kind="policy_violation", path=library, code=10, plugin_message=message)
+
+
 class Plugin:
     """A loaded plugin library. Obtain one with :func:`dfplugin.load`.
 
@@ -501,6 +555,9 @@ class Plugin:
         storage_options: Optional[Mapping[str, Any]] = None,
         files: Optional[Sequence[str]] = None,
         file_column: Optional[str] = None,
+        allowed_locations: Optional[Sequence[str]] = None,
+        allow_external_files: bool = False,
+        ctx: Any = None,
     ) -> TableProviderExport:
         """A Delta table provider from the plugin (for ``ctx.register_table(name, provider)``).
 
@@ -514,12 +571,32 @@ class Plugin:
                 (values converted to strings; booleans as ``"true"``/``"false"``).
             files: pin the scan to these data files (paths relative to the table root).
             file_column: add a column of this name holding each row's data file.
+            allowed_locations: prefixes (local paths or object-store URIs) the table must lie
+                under, like ``codeanatomy.policy.allowed_locations``: local paths are made
+                absolute, ``..`` resolved and symbolic links followed before the comparison;
+                URLs are compared without credentials, query or fragment, by whole path
+                segments. ``None`` or an empty list: no list of its own (like an empty
+                setting, it allows any location).
+            allow_external_files: read data files whose log entry is an absolute URI outside
+                the table root (relative paths that leave the root are always refused).
+            ctx: the session the provider is meant for. Its ``codeanatomy.policy.allowed_locations``
+                (comma-separated) applies too, and ``codeanatomy.delta.allow_external_files =
+                true`` allows external files, as for ``CREATE EXTERNAL TABLE`` and ``delta_scan``
+                in that session. A session without the namespace adds nothing.
+
+        The table must lie under a prefix of *every* list given (``allowed_locations`` and the
+        session's). The plugin takes one list per table: it gets the session's list when the
+        session has one, and ``allowed_locations`` is then checked here, with the plugin's
+        normalization; otherwise the plugin gets ``allowed_locations``. A table outside is
+        refused before it is opened: :class:`PluginError` with ``code`` 10 and
+        ``[E0010 policy_violation]`` in its message.
 
         Raises:
             ValueError: ``version`` and ``timestamp`` both given, a naive ``datetime``, or a
                 negative ``version`` (before any call into the plugin).
             TypeError: an argument of the wrong type.
-            PluginError: the plugin's error (missing table, version beyond the latest, ...).
+            PluginError: the plugin's error (missing table, version beyond the latest, a
+                location outside the allowed ones, ...).
         """
         if version is not None and timestamp is not None:
             raise ValueError(
@@ -547,6 +624,33 @@ class Plugin:
             if not isinstance(file_column, str):
                 raise TypeError(f"delta_table file_column must be a column name, got {file_column!r}")
             options["file_column"] = file_column
+        explicit: Optional[List[str]] = None
+        if allowed_locations is not None:
+            if isinstance(allowed_locations, (str, bytes)) or not all(
+                isinstance(a, (str, os.PathLike)) for a in allowed_locations
+            ):
+                raise TypeError(
+                    "delta_table allowed_locations must be a list of path or URI prefixes, got "
+                    f"{redact_text(repr(allowed_locations))}"
+                )
+            explicit = [p for p in (os.fspath(a).strip() for a in allowed_locations) if p]
+        if not isinstance(allow_external_files, bool):
+            raise TypeError(f"delta_table allow_external_files must be True or False, got {allow_external_files!r}")
+        session_locations: List[str] = []
+        if ctx is not None:
+            _require_context(ctx)
+            ns = self.config_namespace
+            settings = (_config_settings(ctx, ns) if ns else None) or {}
+            session_locations = [p.strip() for p in settings.get("policy.allowed_locations", "").split(",") if p.strip()]
+            allow_external_files = allow_external_files or settings.get("delta.allow_external_files", "").lower() == "true"
+        if session_locations:
+            if explicit:
+                _check_location(options["table_uri"], explicit, self._path)
+            options["allowed_locations"] = session_locations
+        elif explicit:
+            options["allowed_locations"] = explicit
+        if allow_external_files:
+            options["allow_external_files"] = True
         return self.table_provider("delta", options)
 
     # -- install -------------------------------------------------------------------------

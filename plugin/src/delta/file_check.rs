@@ -6,7 +6,8 @@
 //! so does this check, before a file is first read: each file's Parquet footer is compared with
 //! the table's schema once per snapshot (the footer lands in DataFusion's metadata cache, which
 //! the scan then reuses), and a mismatch is a `corrupt_data` error naming the table, the file
-//! and the column.
+//! and the column. A footer that cannot be read at all is the same kind of error, naming the
+//! file, instead of a panic inside the scan.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -101,28 +102,31 @@ pub fn first_mismatch(file: &Schema, table: &Schema) -> Option<(String, DataType
     })
 }
 
-/// The Arrow schema of `file`'s footer, or `None` when it cannot be read: arrow's footer
-/// parsing can even panic on a damaged file, which is the scan's (contained) error to report,
-/// not this check's.
+/// The Arrow schema of `file`'s footer, or why it cannot be read. arrow's footer parsing can
+/// panic on a damaged file (a metadata length past the file's end): that is caught here and
+/// reported as the damage it is.
 async fn footer_schema(
     format: &ParquetFormat,
     session: &dyn Session,
     store: &Arc<dyn object_store::ObjectStore>,
     file: &PartitionedFile,
-) -> (String, Option<SchemaRef>) {
+) -> (String, std::result::Result<SchemaRef, String>) {
     let location = file.object_meta.location.to_string();
-    let schema = std::panic::AssertUnwindSafe(format.infer_schema(session, store, std::slice::from_ref(&file.object_meta)))
+    let schema = match std::panic::AssertUnwindSafe(format.infer_schema(session, store, std::slice::from_ref(&file.object_meta)))
         .catch_unwind()
         .await
-        .ok()
-        .and_then(|r| r.ok());
+    {
+        Ok(Ok(schema)) => Ok(schema),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(payload) => Err(df_plugin_api::guard::panic_message(payload.as_ref())),
+    };
     (location, schema)
 }
 
 impl CheckedFiles {
     /// Compares the footer of every file in `files` not checked before with `file_schema`
-    /// (the table's columns stored in data files). Footers that cannot be read are left to the
-    /// scan, which reports them itself.
+    /// (the table's columns stored in data files); a footer that cannot be read is a
+    /// `corrupt_data` error naming the file.
     pub async fn check(
         &self,
         table: &str,
@@ -145,11 +149,20 @@ impl CheckedFiles {
         for file in unchecked {
             pending.push(footer_schema(&format, session, &store, file));
         }
-        let results: Vec<(String, Option<SchemaRef>)> =
+        let results: Vec<(String, std::result::Result<SchemaRef, String>)> =
             futures::stream::iter(pending).buffer_unordered(CONCURRENT_FOOTERS).collect().await;
         let mut done = self.locations.lock().unwrap_or_else(|p| p.into_inner());
         for (location, schema) in results {
-            let Some(schema) = schema else { continue };
+            let schema = schema.map_err(|reason| {
+                tracing::error!(target: "codeanatomy::delta", table, file = %location, %reason, "data file footer unreadable");
+                delta_error(
+                    ErrorCode::CorruptData,
+                    format!(
+                        "delta table '{table}': data file '{location}' is not a readable Parquet file (its footer cannot be \
+                         read: {reason}); nothing was read. Restore the file or remove it from the table"
+                    ),
+                )
+            })?;
             if let Some((column, found, expected)) = first_mismatch(&schema, file_schema) {
                 tracing::error!(target: "codeanatomy::delta", table, file = %location, column, %found, %expected, "data file contradicts the table's schema");
                 return Err(delta_error(

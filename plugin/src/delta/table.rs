@@ -310,11 +310,34 @@ pub async fn open_table(options: &DeltaTableOptions) -> Result<DeltaTable, DataF
     Ok(table)
 }
 
-/// [`check_file_paths`] over the active files of the table's loaded snapshot.
+/// Rows a Parquet file can hold per byte at the very most: every data page has a header of
+/// more than 8 bytes and holds fewer than 2^31 values. A log whose statistics claim more is
+/// damaged or hostile, and believing it would make a `count(*)` generate that many rows.
+const MAX_ROWS_PER_BYTE: u64 = 1 << 28;
+
+/// [`check_file_paths`] over the active files of the table's loaded snapshot, and their row
+/// counts checked against their sizes ([`MAX_ROWS_PER_BYTE`]).
 pub fn check_snapshot_files(options: &DeltaTableOptions, table: &DeltaTable) -> Result<(), DataFusionError> {
-    let state = table.snapshot().map_err(|e| map_delta_error(&options.table_uri, e))?;
-    let paths = state.log_data().iter().map(|f| std::borrow::Cow::Owned(f.path().into_owned())).collect::<Vec<_>>();
-    check_file_paths(&options.table_uri, table.table_url(), paths, options.allow_external_files)
+    let uri = &options.table_uri;
+    let state = table.snapshot().map_err(|e| map_delta_error(uri, e))?;
+    let mut paths = Vec::new();
+    for file in state.log_data().iter() {
+        let size = u64::try_from(file.size()).unwrap_or(0);
+        if let Some(rows) = file.num_records() {
+            if rows as u64 > size.max(1).saturating_mul(MAX_ROWS_PER_BYTE) {
+                return Err(delta_error(
+                    ErrorCode::CorruptData,
+                    format!(
+                        "delta table '{uri}': the log says data file '{}' ({size} bytes) holds {rows} rows, more than a \
+                         Parquet file of that size can; the log's statistics are damaged, so nothing was read",
+                        file.path()
+                    ),
+                ));
+            }
+        }
+        paths.push(std::borrow::Cow::Owned(file.path().into_owned()));
+    }
+    check_file_paths(uri, table.table_url(), paths, options.allow_external_files)
 }
 
 /// Adds the table and a code to an error deltalake or DataFusion raised while reading it
