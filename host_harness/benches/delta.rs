@@ -100,6 +100,11 @@ async fn main() {
     generate(&dir, rows, files).await;
     let uri = dir.display().to_string();
 
+    // Benchmarks measure the local build, which is unsigned (or signed with the local key):
+    // allow it explicitly, on top of whatever DFPLUGIN_TRUST_FILE trusts.
+    let mut trust = df_plugin_host::TrustPolicy::from_env().expect("trust policy");
+    trust.allow_unsigned = true;
+    df_plugin_host::set_trust_policy(trust).expect("trust policy");
     let plugin = load(&path).expect("load plugin");
     let config = SessionConfig::new().with_target_partitions(2);
     let mut builder = SessionStateBuilder::new().with_default_features().with_config(config.clone());

@@ -80,6 +80,11 @@ async fn main() {
         dir.join("libcodeanatomy_plugin.so").display().to_string()
     });
     let native = LoadedPlugin::native::<CodeAnatomy>().expect("native plugin");
+    // Benchmarks measure the local build, which is unsigned (or signed with the local key):
+    // allow it explicitly, on top of whatever DFPLUGIN_TRUST_FILE trusts.
+    let mut trust = df_plugin_host::TrustPolicy::from_env().expect("trust policy");
+    trust.allow_unsigned = true;
+    df_plugin_host::set_trust_policy(trust).expect("trust policy");
     let dynamic = load(&path).expect("load plugin");
     let queries = [
         ("stable_hash64", "SELECT max(stable_hash64(s, id)) FROM t"),

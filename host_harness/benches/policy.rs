@@ -36,6 +36,11 @@ async fn main() {
         let dir = std::env::current_exe().expect("exe").parent().and_then(|d| d.parent()).expect("target dir").to_path_buf();
         dir.join("libcodeanatomy_plugin.so").display().to_string()
     });
+    // Benchmarks measure the local build, which is unsigned (or signed with the local key):
+    // allow it explicitly, on top of whatever DFPLUGIN_TRUST_FILE trusts.
+    let mut trust = df_plugin_host::TrustPolicy::from_env().expect("trust policy");
+    trust.allow_unsigned = true;
+    df_plugin_host::set_trust_policy(trust).expect("trust policy");
     let plugin = load(&path).unwrap_or_else(|e| panic!("load {path}: {e} (run `make build` first)"));
 
     let session = |with_policy: bool| {

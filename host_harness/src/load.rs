@@ -70,6 +70,8 @@ pub struct LoadedPlugin {
     path: PathBuf,
     manifest: Manifest,
     source: Source,
+    /// What the file's signature said when it was loaded (native plugins: unsigned).
+    signature: crate::trust::SignatureState,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -168,12 +170,14 @@ pub fn load(path: impl AsRef<Path>) -> Result<Arc<LoadedPlugin>, HostError> {
 
     if let Ok(canonical) = std::fs::canonicalize(path) {
         if let Some(existing) = registry().lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&canonical) {
+            // The policy may have been tightened since: it must still admit this library.
+            crate::trust::admit(path, &existing.signature)?;
             tracing::debug!("plugin already loaded; reusing it");
             return Ok(Arc::clone(existing));
         }
     }
     // Before anything else reads the file as a library: only trusted bytes are looked at.
-    crate::trust::check_trusted(path)?;
+    let signature = crate::trust::check_trusted(path)?;
     let embedded = read_embedded_manifest(path)?;
     check_compatibility(path, &embedded)?;
     let canonical = std::fs::canonicalize(path).map_err(|e| HostError::Unreadable { path: path.to_path_buf(), reason: e.to_string() })?;
@@ -226,7 +230,7 @@ pub fn load(path: impl AsRef<Path>) -> Result<Arc<LoadedPlugin>, HostError> {
         return Err(HostError::LiveManifestMismatch { path: path.to_path_buf(), differences });
     }
 
-    let plugin = Arc::new(LoadedPlugin { path: canonical.clone(), manifest: embedded, source: Source::Dynamic(module) });
+    let plugin = Arc::new(LoadedPlugin { path: canonical.clone(), manifest: embedded, source: Source::Dynamic(module), signature });
     loaded.insert(canonical, Arc::clone(&plugin));
     tracing::info!(plugin = %plugin.manifest.plugin.name, version = %plugin.manifest.plugin.version, build = %plugin.manifest.build.id, "plugin loaded");
     Ok(plugin)
@@ -280,6 +284,7 @@ impl LoadedPlugin {
                 table_provider: native_table_provider::<P>,
                 module: df_plugin_api::export::native_module::<P>(),
             }),
+            signature: crate::trust::SignatureState::Unsigned,
         }))
     }
 
@@ -293,6 +298,11 @@ impl LoadedPlugin {
 
     pub fn name(&self) -> &str {
         &self.manifest.plugin.name
+    }
+
+    /// The library's signature as checked when it was loaded.
+    pub fn signature(&self) -> &crate::trust::SignatureState {
+        &self.signature
     }
 
     pub fn is_native(&self) -> bool {

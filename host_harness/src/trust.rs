@@ -397,30 +397,37 @@ pub fn set_trust_policy(policy: TrustPolicy) -> Result<(), HostError> {
 
 /// Checks the library at `path` against the trust policy; runs before any of its code does.
 pub fn check_trusted(path: &Path) -> Result<SignatureState, HostError> {
+    let state = signature_state(path)?;
+    admit(path, &state)?;
+    Ok(state)
+}
+
+/// Whether the current trust policy admits a library whose signature is in `state` (also asked
+/// again for a library loaded earlier, so a tightened policy holds for it too).
+pub fn admit(path: &Path, state: &SignatureState) -> Result<(), HostError> {
     let policy = trust_policy()?;
     STARTED.store(true, Ordering::SeqCst);
-    let state = signature_state(path)?;
     let span = tracing::debug_span!("check_signature", path = %path.display(), state = state.name());
     let _enter = span.enter();
-    match &state {
+    match state {
         SignatureState::Invalid { reason } => {
-            return Err(HostError::SignatureInvalid { path: path.to_path_buf(), reason: reason.clone() })
+            Err(HostError::SignatureInvalid { path: path.to_path_buf(), reason: reason.clone() })
         }
         SignatureState::Valid { key } if policy.trusted_keys.contains(key) => {
             tracing::debug!(key = %key.id(), "signature valid, key trusted");
+            Ok(())
         }
         SignatureState::Valid { key } if policy.allow_unsigned => {
             tracing::warn!(path = %path.display(), key = %key.id(), "plugin signed by an untrusted key loads because unsigned plugins are allowed");
+            Ok(())
         }
-        SignatureState::Valid { key } => {
-            return Err(HostError::UntrustedKey { path: path.to_path_buf(), key: key.id() });
-        }
+        SignatureState::Valid { key } => Err(HostError::UntrustedKey { path: path.to_path_buf(), key: key.id() }),
         SignatureState::Unsigned if policy.allow_unsigned => {
             tracing::debug!("unsigned plugin allowed by the trust policy");
+            Ok(())
         }
-        SignatureState::Unsigned => return Err(HostError::Unsigned { path: path.to_path_buf() }),
+        SignatureState::Unsigned => Err(HostError::Unsigned { path: path.to_path_buf() }),
     }
-    Ok(state)
 }
 
 #[cfg(test)]
@@ -477,6 +484,29 @@ mod tests {
         std::fs::write(&bad, format!("# keys\n{}\nnot-a-key\n", key.public().to_text())).unwrap();
         let err = read_trust_file(&bad).unwrap_err();
         assert!(err.to_string().contains("line 3") && err.to_string().contains("not-a-key"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_policy_only_tightens_once_a_library_was_checked() {
+        let dir = temp_dir("tighten");
+        let key = SecretKey::generate().unwrap();
+        let signed = library(&dir, &[1u8; 300]);
+        sign_library(&signed, &key, &signed).unwrap();
+        let unsigned = dir.join("unsigned.so");
+        std::fs::write(&unsigned, [2u8; 300]).unwrap();
+        set_trust_policy(TrustPolicy { trusted_keys: [key.public()].into(), allow_unsigned: true }).unwrap();
+        assert!(check_trusted(&signed).is_ok() && check_trusted(&unsigned).is_ok());
+        // A library was checked: from now on, no new key and no newly allowed unsigned files.
+        let other = SecretKey::generate().unwrap().public();
+        let err = set_trust_policy(TrustPolicy { trusted_keys: [key.public(), other].into(), allow_unsigned: true }).unwrap_err();
+        assert_eq!(err.kind(), "trust_policy_loosened", "{err}");
+        assert!(err.to_string().contains(&other.id()), "{err}");
+        set_trust_policy(TrustPolicy { trusted_keys: [key.public()].into(), allow_unsigned: false }).unwrap();
+        assert_eq!(check_trusted(&unsigned).unwrap_err().kind(), "unsigned");
+        assert!(check_trusted(&signed).is_ok());
+        let err = set_trust_policy(TrustPolicy { trusted_keys: [key.public()].into(), allow_unsigned: true }).unwrap_err();
+        assert!(err.to_string().contains("allow_unsigned"), "{err}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 

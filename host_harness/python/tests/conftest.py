@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 
@@ -70,3 +70,17 @@ def require_function(plugin: dfplugin.Plugin, kind: str, name: str) -> None:
     """Skips the calling test (with the reason) when the library does not export ``name``."""
     if name not in plugin.objects(kind):
         pytest.skip(f"{kind} '{name}' is not exported by {plugin.path} yet (manifest lists: {plugin.objects(kind)})")
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any) -> None:
+    """Prints the fuzz harness's counts at the end of every run (test_fuzz.py records them)."""
+    lines = []
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if getattr(report, "when", "call") != "call":
+                continue
+            lines.extend(value for name, value in getattr(report, "user_properties", []) if name == "fuzz")
+    if lines:
+        terminalreporter.write_sep("-", "fuzz")
+        for line in lines:
+            terminalreporter.write_line(line)

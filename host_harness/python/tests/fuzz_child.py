@@ -915,7 +915,8 @@ def main() -> int:
             break
         rng = Rng(seed, "functions", index)
         if ctx is None or index % 64 == 0:
-            ctx = plugin.session_context(config=datafusion.SessionConfig().with_batch_size(rng.pick([1, 3, 8192, 8192])).with_target_partitions(rng.pick([1, 2, 3])))
+            srng = Rng(seed, "session", index // 64)  # its own stream: a case replays alone as in the sequence
+            ctx = plugin.session_context(config=datafusion.SessionConfig().with_batch_size(srng.pick([1, 3, 8192, 8192])).with_target_partitions(srng.pick([1, 2, 3])))
         f = functions[rng.below(len(functions))]
         sql, table, name, control = function_case(rng, f, index)
         text = sql if table is None else f"{sql}\n{table[1]}"
