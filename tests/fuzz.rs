@@ -843,16 +843,38 @@ fn parse_signature(text: &str) -> (Vec<Param>, usize) {
         return (Vec::new(), 0);
     }
     let inner = &text[open + 1..close];
-    let mut params = Vec::new();
+    // Split at top-level commas only: `map: Map(K, V)` is one parameter.
+    let mut pieces = vec![String::new()];
+    let mut depth = 0i32;
+    for c in inner.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                pieces.push(String::new());
+                continue;
+            }
+            _ => {}
+        }
+        pieces.last_mut().expect("a piece").push(c);
+    }
+    let mut params: Vec<(String, Param)> = Vec::new();
     let mut required = 0;
     let mut optional = false;
-    for piece in inner.split(',') {
+    for piece in pieces {
         if piece.contains('[') {
             optional = true;
         }
         let piece = piece.replace(['[', ']'], "");
         let piece = piece.trim();
         if piece.is_empty() {
+            continue;
+        }
+        if piece.contains("...") && !piece.contains(':') {
+            // `[, part ...up to 16]`: more of the previous parameter.
+            if let Some(last) = params.last().cloned() {
+                params.push(last);
+            }
             continue;
         }
         let (name, ty_text) = piece.split_once(':').map(|(n, t)| (n.trim(), t.trim().to_ascii_lowercase())).unwrap_or((piece, String::new()));
@@ -877,7 +899,7 @@ fn parse_signature(text: &str) -> (Vec<Param>, usize) {
         } else {
             None
         };
-        let names: Vec<String> = params.iter().map(|p: &(String, Param)| p.0.clone()).collect();
+        let names: Vec<String> = params.iter().map(|p| p.0.clone()).collect();
         let same_as = ty_text.strip_prefix("type of ").and_then(|other| names.iter().position(|n| n == other.trim()));
         params.push((
             name.to_string(),
@@ -1022,7 +1044,11 @@ fn gen_table(rng: &mut Rng, types: &[Ty], domains: &[&'static [&'static str]]) -
         13..=18 => rng.range(11, 200),
         _ => rng.range(1000, 3000),
     };
-    let mut huge_left = rng.chance(30);
+    // At most one 100k-character value per column, and only in tables of up to 200 rows:
+    // DataFusion 55 itself needs 20-30 s for `count(*) OVER (PARTITION BY g ORDER BY c1)`
+    // over 2751 rows when c1 holds such a value (seed 0xdf0c0dea7a70001, functions:518 before
+    // this bound): a host pathology, not what this test looks for.
+    let mut huge_left = rng.chance(30) && rows <= 200;
     let mut fields = Vec::new();
     let mut columns = Vec::new();
     let mut description = Vec::new();
@@ -1783,20 +1809,6 @@ fn functions_options_and_settings() {
             if let Some(t) = table {
                 let mem = MemTable::try_new(t.schema, t.partitions).map_err(|e| format!("harness: MemTable: {e}"))?;
                 ctx.register_table(table_name.as_str(), Arc::new(mem)).map_err(|e| format!("harness: register: {e}"))?;
-            }
-            if std::env::var("TMP_VARIANTS").is_ok() {
-                for v in [
-                    "SELECT max(c1) OVER (PARTITION BY g ORDER BY c1) AS r FROM t_518",
-                    "SELECT count(*) OVER (PARTITION BY g ORDER BY c1) AS r FROM t_518",
-                    "SELECT asof_select(arrow_cast(c1, 'Utf8'), c2, c3) OVER (PARTITION BY g ORDER BY c1) AS r FROM t_518",
-                    "SELECT asof_select(c1, c2, c3) OVER (PARTITION BY g ORDER BY c1 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS r FROM t_518",
-                    "SELECT arg_max(c1, c2) OVER (PARTITION BY g ORDER BY c1) AS r FROM t_518",
-                    "SELECT g, asof_select(c1, c2, c3) AS r FROM t_518 GROUP BY g",
-                ] {
-                    let t0 = Instant::now();
-                    let r = collect_rows(&ctx, v).await.map(|r| r.len());
-                    eprintln!("VARIANT {:?} {:?}: {v}", t0.elapsed(), r.map_err(|e| truncate(&e, 200)));
-                }
             }
             let mut result = collect_rows(&ctx, &sql).await;
             if let (Err(message), Some(control)) = (&result, control) {

@@ -15,7 +15,6 @@ use codeanatomy_plugin::delta::deltalake::arrow::datatypes::{DataType, Field, Sc
 use codeanatomy_plugin::delta::deltalake::protocol::SaveMode;
 use codeanatomy_plugin::delta::deltalake::DeltaTable;
 use common::{hosts, run, strings, temp_dir};
-use datafusion::prelude::SessionContext;
 
 /// A table of `ids` (one commit each slice), columns `id long NOT NULL`, `name string`.
 async fn write_table(dir: &Path, name: &str, commits: &[&[i64]]) -> String {
