@@ -40,6 +40,11 @@
 //! input); `DFPLUGIN_FUZZ_BUDGET_SECS` (150 per test: no case starts after that, so the test
 //! stays bounded on a busy machine; the summary line then says where it stopped).
 //!
+//! A case replays exactly; a Delta case up to the random file names and commit timestamps
+//! deltalake writes (a bit flip in a log line may land on a different character). With
+//! `--nocapture` the functions test also prints, per function, how many inputs got a result
+//! (fuzzing that never gets past argument checking would show there).
+//!
 //! Run: `cargo test --release -p df_plugin_host --test fuzz -- --nocapture`.
 
 mod common;

@@ -25,8 +25,12 @@ text, no DataFusion internal error). A ``BaseException`` that is not an ``Except
 SIGABRT) or a hang (faulthandler's per-input watchdog exits the process) is seen by the
 parent, which reads the case being run from the ``--progress`` file.
 
-Usage: ``fuzz_child.py --lib LIB --workdir DIR --progress FILE [--seed S] [--cases N]
-[--start K] [--case-timeout SECS]``. Environment: ``DFPLUGIN_FUZZ_SEED``,
+A DataFusion internal error that the same query raises with a built-in (``count(*)``, ``1``)
+in place of the plugin's call is DataFusion's own bug: counted (``datafusion_bugs``), not
+held against the plugin. Findings are also appended to ``--findings`` as they happen.
+
+Usage: ``fuzz_child.py --lib LIB --workdir DIR --progress FILE --findings FILE [--seed S]
+[--cases N] [--start K] [--case-timeout SECS] [--budget-seconds SECS]``. Environment: ``DFPLUGIN_FUZZ_SEED``,
 ``DFPLUGIN_FUZZ_CASES`` (base count: that many function inputs, a tenth as many option
 inputs, a sixteenth as many mutated Delta tables), ``DFPLUGIN_FUZZ_ONLY=<family>:<index>``
 (run one case), and ``DFPLUGIN_ALLOW_UNSIGNED=1`` for the unsigned build output.
@@ -35,7 +39,6 @@ inputs, a sixteenth as many mutated Delta tables), ``DFPLUGIN_FUZZ_ONLY=<family>
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import decimal
 import faulthandler
 import json
