@@ -152,14 +152,20 @@ impl CheckedFiles {
         let results: Vec<(String, std::result::Result<SchemaRef, String>)> =
             futures::stream::iter(pending).buffer_unordered(CONCURRENT_FOOTERS).collect().await;
         let mut done = self.locations.lock().unwrap_or_else(|p| p.into_inner());
+        // Messages name the file as a user would: `/path/...` locally, the full URL elsewhere.
+        let shown = |location: &str| match object_store_url.as_str().trim_end_matches('/') {
+            "file:" | "file://" => format!("/{location}"),
+            store => format!("{store}/{location}"),
+        };
         for (location, schema) in results {
             let schema = schema.map_err(|reason| {
                 tracing::error!(target: "codeanatomy::delta", table, file = %location, %reason, "data file footer unreadable");
                 delta_error(
                     ErrorCode::CorruptData,
                     format!(
-                        "delta table '{table}': data file '{location}' is not a readable Parquet file (its footer cannot be \
-                         read: {reason}); nothing was read. Restore the file or remove it from the table"
+                        "delta table '{table}': data file '{}' is not a readable Parquet file (its footer cannot be \
+                         read: {reason}); nothing was read. Restore the file or remove it from the table",
+                        shown(&location)
                     ),
                 )
             })?;
@@ -168,9 +174,10 @@ impl CheckedFiles {
                 return Err(delta_error(
                     ErrorCode::CorruptData,
                     format!(
-                        "delta table '{table}': data file '{location}' stores column '{column}' as {found}, but the table's \
+                        "delta table '{table}': data file '{}' stores column '{column}' as {found}, but the table's \
                          schema says {expected}; reading it would change its values, so nothing was read. Rewrite the file \
-                         with the table's types (or remove it from the table)"
+                         with the table's types (or remove it from the table)",
+                        shown(&location)
                     ),
                 ));
             }
