@@ -64,7 +64,7 @@ use datafusion::arrow::array::{
     UInt16Array, UInt32Array, UInt64Array, UInt8Array,
 };
 use datafusion::arrow::buffer::NullBuffer;
-use datafusion::arrow::datatypes::{DataType, Field, Fields, Int32Type, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{Field, Fields, Int32Type, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::datasource::MemTable;
 use datafusion::execution::session_state::SessionStateBuilder;
@@ -236,16 +236,6 @@ fn truncate(text: &str, max: usize) -> String {
     format!("{}… ({} bytes)", &text[..end], text.len())
 }
 
-fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "<non-string panic payload>".to_string()
-    }
-}
-
 /// Runs inputs on a multi-threaded runtime, each as its own task watched from this thread
 /// (a `std` channel with a timeout: a task stuck in a blocking loop cannot stall the watch).
 struct Runner {
@@ -357,7 +347,7 @@ impl Runner {
                 Outcome::Err(message)
             }
             Ok(Err(join)) => {
-                let detail = if join.is_panic() { format!("panic: {}", panic_text(join.into_panic())) } else { format!("task failed: {join}") };
+                let detail = if join.is_panic() { format!("panic: {}", df_plugin_api::guard::panic_message(join.into_panic().as_ref())) } else { format!("task failed: {join}") };
                 self.tally.crashes.push(finding(detail));
                 Outcome::Failed
             }
@@ -635,16 +625,6 @@ fn opt<T>(rng: &mut Rng, null_pct: usize, mut f: impl FnMut(&mut Rng) -> T) -> O
     }
 }
 
-fn span_fields() -> Fields {
-    Fields::from(vec![
-        Field::new("bstart", DataType::Int64, false),
-        Field::new("bend", DataType::Int64, false),
-        Field::new("line_base", DataType::Int32, false),
-        Field::new("col_unit", DataType::Utf8, false),
-        Field::new("end_exclusive", DataType::Boolean, false),
-    ])
-}
-
 fn struct_nulls(rng: &mut Rng, rows: usize, null_pct: usize) -> Option<NullBuffer> {
     if null_pct == 0 {
         return None;
@@ -741,7 +721,7 @@ fn gen_column(rng: &mut Rng, ty: Ty, rows: usize, null_pct: usize, huge_left: &m
             let nulls = struct_nulls(rng, rows, null_pct);
             Arc::new(
                 StructArray::try_new(
-                    span_fields(),
+                    codeanatomy_plugin::udf::span::span_fields(),
                     vec![
                         Arc::new(Int64Array::from(starts)),
                         Arc::new(Int64Array::from(ends)),

@@ -160,7 +160,8 @@ pub fn check_file_paths<'a>(
 ) -> Result<(), DataFusionError> {
     let root_text = root.as_str().trim_end_matches('/').to_string() + "/";
     for path in paths {
-        let decoded = percent_decode(&path);
+        // An invalid escape decodes to nothing: the path is then judged as written.
+        let decoded = super::direct_scan::percent_decode(&path).unwrap_or_else(|| path.to_string());
         let escape = match Url::parse(&decoded) {
             Ok(url) if url.scheme().len() > 1 => {
                 if allow_external_files || url.as_str().starts_with(&root_text) {
@@ -191,25 +192,6 @@ pub fn check_file_paths<'a>(
         }
     }
     Ok(())
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Maps a deltalake error about `uri` to a coded error.
