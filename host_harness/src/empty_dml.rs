@@ -10,7 +10,7 @@
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::WriteOp;
-use datafusion::logical_expr::{lit, Expr, LogicalPlan, LogicalPlanBuilder};
+use datafusion::logical_expr::{lit, LogicalPlan, LogicalPlanBuilder};
 use datafusion::optimizer::optimizer::ApplyOrder;
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
@@ -20,24 +20,6 @@ pub struct EmptyDmlRule;
 
 /// The rule's name in `EXPLAIN VERBOSE`.
 pub const EMPTY_DML_RULE: &str = "dfplugin_empty_dml";
-
-/// Whether `plan` can produce no row at all, as DataFusion's optimizer leaves it.
-fn provably_empty(plan: &LogicalPlan) -> bool {
-    match plan {
-        LogicalPlan::EmptyRelation(empty) => !empty.produce_one_row,
-        LogicalPlan::Filter(filter) => {
-            matches!(&filter.predicate, Expr::Literal(ScalarValue::Boolean(Some(false) | None) | ScalarValue::Null, _))
-                || provably_empty(&filter.input)
-        }
-        LogicalPlan::Limit(limit) => {
-            matches!(limit.get_fetch_type(), Ok(datafusion::logical_expr::FetchType::Literal(Some(0))))
-                || provably_empty(&limit.input)
-        }
-        LogicalPlan::Projection(p) => provably_empty(&p.input),
-        LogicalPlan::SubqueryAlias(a) => provably_empty(&a.input),
-        _ => false,
-    }
-}
 
 impl OptimizerRule for EmptyDmlRule {
     fn name(&self) -> &str {
@@ -52,13 +34,23 @@ impl OptimizerRule for EmptyDmlRule {
         true
     }
 
-    fn rewrite(&self, plan: LogicalPlan, _config: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
-        let LogicalPlan::Dml(dml) = &plan else { return Ok(Transformed::no(plan)) };
-        if !matches!(dml.op, WriteOp::Delete | WriteOp::Update) || !provably_empty(&dml.input) {
+    fn rewrite(
+        &self,
+        plan: LogicalPlan,
+        _config: &dyn OptimizerConfig,
+    ) -> Result<Transformed<LogicalPlan>> {
+        let LogicalPlan::Dml(dml) = &plan else {
+            return Ok(Transformed::no(plan));
+        };
+        if !matches!(dml.op, WriteOp::Delete | WriteOp::Update)
+            || !df_plugin_api::dml::provably_empty_dml_input(&dml.input)
+        {
             return Ok(Transformed::no(plan));
         }
         tracing::debug!(table = %dml.table_name, op = %dml.op, "DML over a provably empty input: nothing to change");
-        let zero = LogicalPlanBuilder::empty(true).project(vec![lit(ScalarValue::UInt64(Some(0))).alias("count")])?.build()?;
+        let zero = LogicalPlanBuilder::empty(true)
+            .project(vec![lit(ScalarValue::UInt64(Some(0))).alias("count")])?
+            .build()?;
         Ok(Transformed::yes(zero))
     }
 }

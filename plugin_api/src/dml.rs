@@ -13,25 +13,25 @@ use std::sync::Arc;
 use abi_stable::std_types::{RResult, RString, RVec, Tuple2};
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::TableProviderFactory;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::CreateExternalTable;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::{ExecutionPlan, Statistics};
 use datafusion_ffi::execution_plan::FFI_ExecutionPlan;
 use datafusion_ffi::table_provider::{FFI_TableProvider, ForeignTableProvider};
-use datafusion::catalog::TableProviderFactory;
-use datafusion::logical_expr::CreateExternalTable;
 
 use crate::config::settings_json;
 use crate::error::{ErrorCode, PluginError};
-use crate::expr_bytes::{decode_expr, decode_exprs, encode_expr, encode_exprs};
 use crate::export::{exported_state, Exported};
+use crate::expr_bytes::{decode_expr, decode_exprs, encode_expr, encode_exprs};
+use crate::filter_pushdown::PushdownMemo;
 use crate::guard::guard_ffi;
 use crate::plugin::options_from_settings;
 use crate::runtime::block_on_plugin_runtime;
-use crate::filter_pushdown::PushdownMemo;
 use crate::scalar_udf::ConfigCache;
 use crate::scan::{scan_session, scan_through_abi, PluginScanExec, TableCalls};
 
@@ -46,7 +46,9 @@ pub enum DmlOp {
 
 impl DmlOp {
     fn from_u8(op: u8) -> Option<DmlOp> {
-        [DmlOp::Delete, DmlOp::Update, DmlOp::Truncate].into_iter().find(|o| *o as u8 == op)
+        [DmlOp::Delete, DmlOp::Update, DmlOp::Truncate]
+            .into_iter()
+            .find(|o| *o as u8 == op)
     }
 
     pub const fn sql(self) -> &'static str {
@@ -72,14 +74,26 @@ pub struct DmlRequest {
 }
 
 /// `table_dml(table, request)`: the plan that performs the operation on `table`.
-pub type TableDmlFn = extern "C" fn(table: &FFI_TableProvider, request: DmlRequest) -> RResult<FFI_ExecutionPlan, PluginError>;
+pub type TableDmlFn = extern "C" fn(
+    table: &FFI_TableProvider,
+    request: DmlRequest,
+) -> RResult<FFI_ExecutionPlan, PluginError>;
 
 /// Plugin side of [`TableDmlFn`].
-pub extern "C" fn table_dml<P: Exported>(table: &FFI_TableProvider, request: DmlRequest) -> RResult<FFI_ExecutionPlan, PluginError> {
+pub extern "C" fn table_dml<P: Exported>(
+    table: &FFI_TableProvider,
+    request: DmlRequest,
+) -> RResult<FFI_ExecutionPlan, PluginError> {
     guard_ffi("table_dml", || {
         let state = exported_state::<P>()?;
         let op = DmlOp::from_u8(request.op).ok_or_else(|| {
-            PluginError::new(ErrorCode::Unsupported, format!("DML operation number {} is unknown to this plugin", request.op))
+            PluginError::new(
+                ErrorCode::Unsupported,
+                format!(
+                    "DML operation number {} is unknown to this plugin",
+                    request.op
+                ),
+            )
         })?;
         let provider = <Arc<dyn TableProvider>>::from(table);
         let task_ctx = state.task_ctx();
@@ -126,7 +140,12 @@ pub struct AbiTableProvider {
 impl AbiTableProvider {
     /// Wraps the provider `ffi` of `plugin`; `calls` are the plugin's ABI table calls (fields
     /// of an older ABI are `None`).
-    pub fn new(plugin: &str, namespace: Option<&str>, ffi: FFI_TableProvider, calls: TableCalls) -> Self {
+    pub fn new(
+        plugin: &str,
+        namespace: Option<&str>,
+        ffi: FFI_TableProvider,
+        calls: TableCalls,
+    ) -> Self {
         let inner = <Arc<dyn TableProvider>>::from(&ffi);
         Self {
             plugin: plugin.to_string(),
@@ -144,7 +163,12 @@ impl AbiTableProvider {
     /// `provider` as a plugin's table: a datafusion-ffi proxy is wrapped so DML reaches the
     /// plugin; a provider of a plugin linked in-process is returned as is (its own
     /// `delete_from` / `update` run directly).
-    pub fn wrap(plugin: &str, namespace: Option<&str>, provider: Arc<dyn TableProvider>, calls: TableCalls) -> Arc<dyn TableProvider> {
+    pub fn wrap(
+        plugin: &str,
+        namespace: Option<&str>,
+        provider: Arc<dyn TableProvider>,
+        calls: TableCalls,
+    ) -> Arc<dyn TableProvider> {
         match provider.downcast_ref::<ForeignTableProvider>() {
             Some(foreign) => Arc::new(Self::new(plugin, namespace, foreign.0.clone(), calls)),
             None => provider,
@@ -156,7 +180,13 @@ impl AbiTableProvider {
         &self.ffi
     }
 
-    fn forward(&self, state: &dyn Session, op: DmlOp, filters: &[Expr], assignments: &[(String, Expr)]) -> Result<Arc<dyn ExecutionPlan>> {
+    fn forward(
+        &self,
+        state: &dyn Session,
+        op: DmlOp,
+        filters: &[Expr],
+        assignments: &[(String, Expr)],
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         let Some(call) = self.calls.dml else {
             return Err(PluginError::new(
                 ErrorCode::Unsupported,
@@ -177,7 +207,10 @@ impl AbiTableProvider {
                 .map(|(c, e)| Ok(Tuple2(RString::from(c.as_str()), encode_expr(e)?)))
                 .collect::<Result<RVec<_>>>()?,
             settings_json: RString::from(
-                self.namespace.as_deref().map(|ns| settings_json(state.config_options(), ns)).unwrap_or_default(),
+                self.namespace
+                    .as_deref()
+                    .map(|ns| settings_json(state.config_options(), ns))
+                    .unwrap_or_default(),
             ),
         };
         tracing::debug!(target: "df_plugin", plugin = %self.plugin, op = op.sql(), filters = filters.len(), "DML forwarded to plugin");
@@ -207,16 +240,34 @@ impl TableProvider for AbiTableProvider {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         // ABI 1.4: one call with the session options as a cached handle; the plan may come
         // back as one the host runs itself.
-        if let Some(plan) = scan_through_abi(&self.calls, &self.config, &self.ffi, &self.schema(), state, projection, filters, limit) {
+        if let Some(plan) = scan_through_abi(
+            &self.calls,
+            &self.config,
+            &self.ffi,
+            &self.schema(),
+            state,
+            projection,
+            filters,
+            limit,
+        ) {
             return plan;
         }
-        Ok(PluginScanExec::wrap(self.inner.scan(&scan_session(state), projection, filters, limit).await?))
+        Ok(PluginScanExec::wrap(
+            self.inner
+                .scan(&scan_session(state), projection, filters, limit)
+                .await?,
+        ))
     }
 
-    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
         match self.calls.pushdown {
             // ABI 1.5: stable answers are asked once per distinct filters.
-            Some(call) => self.pushdown.answers(filters, |encoded| call(&self.ffi, encoded)),
+            Some(call) => self
+                .pushdown
+                .answers(filters, |encoded| call(&self.ffi, encoded)),
             None => self.inner.supports_filters_pushdown(filters),
         }
     }
@@ -225,15 +276,29 @@ impl TableProvider for AbiTableProvider {
         self.inner.statistics()
     }
 
-    async fn insert_into(&self, state: &dyn Session, input: Arc<dyn ExecutionPlan>, insert_op: InsertOp) -> Result<Arc<dyn ExecutionPlan>> {
+    async fn insert_into(
+        &self,
+        state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        insert_op: InsertOp,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         self.inner.insert_into(state, input, insert_op).await
     }
 
-    async fn delete_from(&self, state: &dyn Session, filters: Vec<Expr>) -> Result<Arc<dyn ExecutionPlan>> {
+    async fn delete_from(
+        &self,
+        state: &dyn Session,
+        filters: Vec<Expr>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         self.forward(state, DmlOp::Delete, &filters, &[])
     }
 
-    async fn update(&self, state: &dyn Session, assignments: Vec<(String, Expr)>, filters: Vec<Expr>) -> Result<Arc<dyn ExecutionPlan>> {
+    async fn update(
+        &self,
+        state: &dyn Session,
+        assignments: Vec<(String, Expr)>,
+        filters: Vec<Expr>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         self.forward(state, DmlOp::Update, &filters, &assignments)
     }
 
@@ -252,15 +317,64 @@ pub struct AbiTableProviderFactory {
 }
 
 impl AbiTableProviderFactory {
-    pub fn new(plugin: &str, namespace: Option<&str>, inner: Arc<dyn TableProviderFactory>, calls: TableCalls) -> Self {
-        Self { plugin: plugin.to_string(), namespace: namespace.map(str::to_string), inner, calls }
+    pub fn new(
+        plugin: &str,
+        namespace: Option<&str>,
+        inner: Arc<dyn TableProviderFactory>,
+        calls: TableCalls,
+    ) -> Self {
+        Self {
+            plugin: plugin.to_string(),
+            namespace: namespace.map(str::to_string),
+            inner,
+            calls,
+        }
     }
 }
 
 #[async_trait]
 impl TableProviderFactory for AbiTableProviderFactory {
-    async fn create(&self, state: &dyn Session, cmd: &CreateExternalTable) -> Result<Arc<dyn TableProvider>> {
+    async fn create(
+        &self,
+        state: &dyn Session,
+        cmd: &CreateExternalTable,
+    ) -> Result<Arc<dyn TableProvider>> {
         let provider = self.inner.create(state, cmd).await?;
-        Ok(AbiTableProvider::wrap(&self.plugin, self.namespace.as_deref(), provider, self.calls))
+        Ok(AbiTableProvider::wrap(
+            &self.plugin,
+            self.namespace.as_deref(),
+            provider,
+            self.calls,
+        ))
+    }
+}
+
+/// Whether a DML input `plan` can produce no row at all, as DataFusion's optimizer leaves it
+/// (`DELETE … WHERE false`): its provider must not be asked, since `delete_from` with no filter
+/// means every row.
+pub fn provably_empty_dml_input(plan: &datafusion::logical_expr::LogicalPlan) -> bool {
+    match plan {
+        datafusion::logical_expr::LogicalPlan::EmptyRelation(empty) => !empty.produce_one_row,
+        datafusion::logical_expr::LogicalPlan::Filter(filter) => {
+            matches!(
+                &filter.predicate,
+                datafusion::logical_expr::Expr::Literal(
+                    datafusion::common::ScalarValue::Boolean(Some(false) | None)
+                        | datafusion::common::ScalarValue::Null,
+                    _
+                )
+            ) || provably_empty_dml_input(&filter.input)
+        }
+        datafusion::logical_expr::LogicalPlan::Limit(limit) => {
+            matches!(
+                limit.get_fetch_type(),
+                Ok(datafusion::logical_expr::FetchType::Literal(Some(0)))
+            ) || provably_empty_dml_input(&limit.input)
+        }
+        datafusion::logical_expr::LogicalPlan::Projection(p) => provably_empty_dml_input(&p.input),
+        datafusion::logical_expr::LogicalPlan::SubqueryAlias(a) => {
+            provably_empty_dml_input(&a.input)
+        }
+        _ => false,
     }
 }

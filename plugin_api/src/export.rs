@@ -14,6 +14,8 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_ffi::config::extension_options::FFI_ExtensionOptions;
 use datafusion_ffi::physical_optimizer::FFI_PhysicalOptimizerRule;
 use datafusion_ffi::proto::logical_extension_codec::FFI_LogicalExtensionCodec;
+use datafusion_ffi::proto::physical_extension_codec::FFI_PhysicalExtensionCodec;
+use datafusion_ffi::query_planner::FFI_QueryPlanner;
 use datafusion_ffi::table_provider::FFI_TableProvider;
 use datafusion_ffi::table_provider_factory::FFI_TableProviderFactory;
 use datafusion_ffi::udaf::FFI_AggregateUDF;
@@ -28,10 +30,14 @@ use crate::guard::{guard, guard_ffi, guard_or, panic_message};
 use crate::log::{set_sink, LogSink};
 use crate::manifest::Manifest;
 use crate::module::{NamedTableFunction, NamedTableProviderFactory, PluginModule, PluginModuleRef};
-use crate::plugin::{config_options_for, live_manifest, plugin_task_context, Plugin, PluginContext, PluginExports};
+use crate::plugin::{
+    config_options_for, live_manifest, plugin_task_context, Plugin, PluginContext, PluginExports,
+};
 use crate::runtime::plugin_runtime;
 use crate::safety::{PanicSafeAggregateUdf, PanicSafeScalarUdf, PanicSafeWindowUdf};
+use crate::session_planner::{InProcessLogicalCodec, InProcessPhysicalCodec, SessionPlanner};
 use crate::version::AbiVersion;
+use datafusion::execution::context::QueryPlanner;
 
 /// A plugin's objects, built once per process.
 pub struct ExportedState {
@@ -103,14 +109,25 @@ impl ExportedState {
         codec: Option<&FFI_LogicalExtensionCodec>,
     ) -> Result<FFI_TableProviderFactory, PluginError> {
         let list = &self.exports.table_provider_factories;
-        let export = list.iter().find(|f| f.name.eq_ignore_ascii_case(name)).ok_or_else(|| {
-            c_api::unknown("table provider factory", name, list.iter().map(|f| f.name.clone()).collect())
-        })?;
+        let export = list
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                c_api::unknown(
+                    "table provider factory",
+                    name,
+                    list.iter().map(|f| f.name.clone()).collect(),
+                )
+            })?;
         let factory = Arc::clone(&export.factory);
         let runtime = Some(self.runtime.clone());
         Ok(match codec {
-            Some(codec) => FFI_TableProviderFactory::new_with_ffi_codec(factory, runtime, codec.clone()),
-            None => FFI_TableProviderFactory::new(factory, runtime, &self.task_context_provider(), None),
+            Some(codec) => {
+                FFI_TableProviderFactory::new_with_ffi_codec(factory, runtime, codec.clone())
+            }
+            None => {
+                FFI_TableProviderFactory::new(factory, runtime, &self.task_context_provider(), None)
+            }
         })
     }
 
@@ -124,8 +141,12 @@ impl ExportedState {
         let provider = self.exports.table_provider(kind, options_json)?;
         let runtime = Some(self.runtime.clone());
         Ok(match codec {
-            Some(codec) => FFI_TableProvider::new_with_ffi_codec(provider, true, runtime, codec.clone()),
-            None => FFI_TableProvider::new(provider, true, runtime, &self.task_context_provider(), None),
+            Some(codec) => {
+                FFI_TableProvider::new_with_ffi_codec(provider, true, runtime, codec.clone())
+            }
+            None => {
+                FFI_TableProvider::new(provider, true, runtime, &self.task_context_provider(), None)
+            }
         })
     }
 }
@@ -143,7 +164,9 @@ pub fn exported_state<P: Exported>() -> Result<&'static ExportedState, PluginErr
         return state.as_ref().map_err(Clone::clone);
     }
     // A panic inside `build` leaves the cell empty and propagates to the entry point's guard.
-    cell.get_or_init(build_state::<P>).as_ref().map_err(Clone::clone)
+    cell.get_or_init(build_state::<P>)
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 fn build_state<P: Plugin>() -> Result<ExportedState, PluginError> {
@@ -152,8 +175,12 @@ fn build_state<P: Plugin>() -> Result<ExportedState, PluginError> {
     let runtime = plugin_runtime()?;
     let exports = P::build(&PluginContext::new(runtime.clone()))?;
     let manifest = live_manifest(&P::MANIFEST, &exports);
-    let json = serde_json::to_string(&manifest)
-        .map_err(|e| PluginError::new(ErrorCode::Internal, format!("manifest does not serialize: {e}")))?;
+    let json = serde_json::to_string(&manifest).map_err(|e| {
+        PluginError::new(
+            ErrorCode::Internal,
+            format!("manifest does not serialize: {e}"),
+        )
+    })?;
     let manifest_json = CString::new(json)
         .map_err(|_| PluginError::new(ErrorCode::Internal, "manifest JSON contains a NUL byte"))?;
     let task_ctx = plugin_task_context(&exports);
@@ -179,7 +206,10 @@ pub fn init_loaded_image() {
     IMAGE_INIT.call_once(|| {
         std::panic::set_hook(Box::new(|info| {
             let message = panic_message(info.payload());
-            let location = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+            let location = info
+                .location()
+                .map(|l| format!("{}:{}", l.file(), l.line()))
+                .unwrap_or_default();
             tracing::error!(target: "df_plugin", %location, "panic: {message}");
         }));
     });
@@ -191,7 +221,9 @@ pub fn init_loaded_image() {
 extern "C" fn manifest_json<P: Exported>() -> RResult<RString, PluginError> {
     guard_ffi("manifest_json", || {
         let state = exported_state::<P>()?;
-        Ok(RString::from(state.manifest_json.to_string_lossy().into_owned()))
+        Ok(RString::from(
+            state.manifest_json.to_string_lossy().into_owned(),
+        ))
     })
 }
 
@@ -199,13 +231,22 @@ extern "C" fn set_log_sink(sink: LogSink) {
     guard_or("set_log_sink", (), || set_sink(sink))
 }
 
-extern "C" fn config_options<P: Exported>(options_json: RStr<'_>) -> RResult<FFI_ExtensionOptions, PluginError> {
-    guard_ffi("config_options", || config_options_for(&P::MANIFEST, options_json.as_str()))
+extern "C" fn config_options<P: Exported>(
+    options_json: RStr<'_>,
+) -> RResult<FFI_ExtensionOptions, PluginError> {
+    guard_ffi("config_options", || {
+        config_options_for(&P::MANIFEST, options_json.as_str())
+    })
 }
 
 extern "C" fn scalar_udfs<P: Exported>() -> RResult<RVec<FFI_ScalarUDF>, PluginError> {
     guard_ffi("scalar_udfs", || {
-        Ok(exported_state::<P>()?.exports.scalar_udfs.iter().map(|u| FFI_ScalarUDF::from(PanicSafeScalarUdf::wrap(Arc::clone(u)))).collect())
+        Ok(exported_state::<P>()?
+            .exports
+            .scalar_udfs
+            .iter()
+            .map(|u| FFI_ScalarUDF::from(PanicSafeScalarUdf::wrap(Arc::clone(u))))
+            .collect())
     })
 }
 
@@ -251,7 +292,8 @@ extern "C" fn table_functions<P: Exported>() -> RResult<RVec<NamedTableFunction>
     })
 }
 
-extern "C" fn physical_optimizer_rules<P: Exported>() -> RResult<RVec<FFI_PhysicalOptimizerRule>, PluginError> {
+extern "C" fn physical_optimizer_rules<P: Exported>(
+) -> RResult<RVec<FFI_PhysicalOptimizerRule>, PluginError> {
     guard_ffi("physical_optimizer_rules", || {
         let state = exported_state::<P>()?;
         Ok(state
@@ -263,7 +305,8 @@ extern "C" fn physical_optimizer_rules<P: Exported>() -> RResult<RVec<FFI_Physic
     })
 }
 
-extern "C" fn table_provider_factories<P: Exported>() -> RResult<RVec<NamedTableProviderFactory>, PluginError> {
+extern "C" fn table_provider_factories<P: Exported>(
+) -> RResult<RVec<NamedTableProviderFactory>, PluginError> {
     guard_ffi("table_provider_factories", || {
         let state = exported_state::<P>()?;
         state
@@ -478,18 +521,27 @@ pub mod c_api {
     /// `s` must be NULL or a NUL-terminated string.
     unsafe fn text<'a>(s: *const c_char, what: &str) -> Result<&'a str, PluginError> {
         if s.is_null() {
-            return Err(PluginError::new(ErrorCode::InvalidArgument, format!("{what} is NULL; expected a UTF-8 string")));
+            return Err(PluginError::new(
+                ErrorCode::InvalidArgument,
+                format!("{what} is NULL; expected a UTF-8 string"),
+            ));
         }
         // SAFETY: non-null, NUL-terminated per the contract.
-        unsafe { CStr::from_ptr(s) }
-            .to_str()
-            .map_err(|e| PluginError::new(ErrorCode::InvalidArgument, format!("{what} is not UTF-8: {e}")))
+        unsafe { CStr::from_ptr(s) }.to_str().map_err(|e| {
+            PluginError::new(
+                ErrorCode::InvalidArgument,
+                format!("{what} is not UTF-8: {e}"),
+            )
+        })
     }
 
     pub(super) fn unknown(kind: &str, name: &str, available: Vec<String>) -> PluginError {
         PluginError::new(
             ErrorCode::UnknownObject,
-            format!("this plugin exports no {kind} named '{name}'; available: {}", available.join(", ")),
+            format!(
+                "this plugin exports no {kind} named '{name}'; available: {}",
+                available.join(", ")
+            ),
         )
     }
 
@@ -506,9 +558,15 @@ pub mod c_api {
 
     /// # Safety
     /// `options_json` must be NULL (no options) or a NUL-terminated string.
-    pub unsafe fn config_options<P: Exported>(options_json: *const c_char) -> *mut FFI_ExtensionOptions {
+    pub unsafe fn config_options<P: Exported>(
+        options_json: *const c_char,
+    ) -> *mut FFI_ExtensionOptions {
         produce("dfplugin_config_options", || {
-            let json = if options_json.is_null() { "" } else { unsafe { text(options_json, "options_json") }? };
+            let json = if options_json.is_null() {
+                ""
+            } else {
+                unsafe { text(options_json, "options_json") }?
+            };
             config_options_for(&P::MANIFEST, json)
         })
     }
@@ -520,9 +578,15 @@ pub mod c_api {
             let name = unsafe { text(name, "name") }?;
             let list = &exported_state::<P>()?.exports.scalar_udfs;
             let udf = list.iter().find(|u| u.name() == name).ok_or_else(|| {
-                unknown("scalar function", name, list.iter().map(|u| u.name().to_string()).collect())
+                unknown(
+                    "scalar function",
+                    name,
+                    list.iter().map(|u| u.name().to_string()).collect(),
+                )
             })?;
-            Ok(FFI_ScalarUDF::from(PanicSafeScalarUdf::wrap(Arc::clone(udf))))
+            Ok(FFI_ScalarUDF::from(PanicSafeScalarUdf::wrap(Arc::clone(
+                udf,
+            ))))
         })
     }
 
@@ -533,9 +597,15 @@ pub mod c_api {
             let name = unsafe { text(name, "name") }?;
             let list = &exported_state::<P>()?.exports.aggregate_udfs;
             let udf = list.iter().find(|u| u.name() == name).ok_or_else(|| {
-                unknown("aggregate function", name, list.iter().map(|u| u.name().to_string()).collect())
+                unknown(
+                    "aggregate function",
+                    name,
+                    list.iter().map(|u| u.name().to_string()).collect(),
+                )
             })?;
-            Ok(FFI_AggregateUDF::from(PanicSafeAggregateUdf::wrap(Arc::clone(udf))))
+            Ok(FFI_AggregateUDF::from(PanicSafeAggregateUdf::wrap(
+                Arc::clone(udf),
+            )))
         })
     }
 
@@ -546,9 +616,15 @@ pub mod c_api {
             let name = unsafe { text(name, "name") }?;
             let list = &exported_state::<P>()?.exports.window_udfs;
             let udf = list.iter().find(|u| u.name() == name).ok_or_else(|| {
-                unknown("window function", name, list.iter().map(|u| u.name().to_string()).collect())
+                unknown(
+                    "window function",
+                    name,
+                    list.iter().map(|u| u.name().to_string()).collect(),
+                )
             })?;
-            Ok(FFI_WindowUDF::from(PanicSafeWindowUdf::wrap(Arc::clone(udf))))
+            Ok(FFI_WindowUDF::from(PanicSafeWindowUdf::wrap(Arc::clone(
+                udf,
+            ))))
         })
     }
 
@@ -563,16 +639,23 @@ pub mod c_api {
             let name = unsafe { text(name, "name") }?;
             let state = exported_state::<P>()?;
             let list = &state.exports.table_functions;
-            let export = list
-                .iter()
-                .find(|t| t.name == name)
-                .ok_or_else(|| unknown("table function", name, list.iter().map(|t| t.name.clone()).collect()))?;
+            let export = list.iter().find(|t| t.name == name).ok_or_else(|| {
+                unknown(
+                    "table function",
+                    name,
+                    list.iter().map(|t| t.name.clone()).collect(),
+                )
+            })?;
             let function = Arc::clone(&export.function);
             let runtime = Some(state.runtime.clone());
             // SAFETY: per the contract, a non-null codec is a valid FFI_LogicalExtensionCodec.
             Ok(match unsafe { codec.as_ref() } {
-                Some(codec) => FFI_TableFunction::new_with_ffi_codec(function, runtime, codec.clone()),
-                None => FFI_TableFunction::new(function, runtime, &state.task_context_provider(), None),
+                Some(codec) => {
+                    FFI_TableFunction::new_with_ffi_codec(function, runtime, codec.clone())
+                }
+                None => {
+                    FFI_TableFunction::new(function, runtime, &state.task_context_provider(), None)
+                }
             })
         })
     }
@@ -606,17 +689,273 @@ pub mod c_api {
         })
     }
 
+    thread_local! {
+        static LAST_TEXT: RefCell<CString> = RefCell::new(CString::default());
+    }
+
+    /// Runs a function returning text: the pointer stays valid until the next such call on
+    /// this thread; NULL after an error.
+    fn produce_text(entry: &str, f: impl FnOnce() -> Result<String, PluginError>) -> *const c_char {
+        init_loaded_image();
+        match guard(entry, f).and_then(|text| {
+            CString::new(text).map_err(|_| {
+                PluginError::new(
+                    ErrorCode::Internal,
+                    format!("{entry}: result contains a NUL byte"),
+                )
+            })
+        }) {
+            Ok(text) => {
+                clear_last_error();
+                LAST_TEXT.with(|slot| {
+                    *slot.borrow_mut() = text;
+                    slot.borrow().as_ptr()
+                })
+            }
+            Err(err) => {
+                set_last_error(&err);
+                std::ptr::null()
+            }
+        }
+    }
+
+    /// The plugin's query planner around `fallback` (the session's current planner).
+    ///
+    /// # Safety
+    /// `fallback` must be a valid `FFI_QueryPlanner` (it is cloned, not taken).
+    pub unsafe fn session_planner<P: Exported>(
+        fallback: *const FFI_QueryPlanner,
+    ) -> *mut FFI_QueryPlanner {
+        produce("dfplugin_session_planner", || {
+            // SAFETY: per the contract, a non-null pointer is a valid FFI_QueryPlanner.
+            let fallback = unsafe { fallback.as_ref() }.ok_or_else(|| {
+                PluginError::new(
+                    ErrorCode::InvalidArgument,
+                    "fallback is NULL; expected the session's FFI_QueryPlanner",
+                )
+            })?;
+            let state = exported_state::<P>()?;
+            let fallback: Arc<dyn QueryPlanner + Send + Sync> = fallback.into();
+            let planner = SessionPlanner::new(
+                P::MANIFEST.name,
+                fallback,
+                state.exports.analyzer_rules.clone(),
+            );
+            tracing::info!(target: "df_plugin", plugin = P::MANIFEST.name, "session planner created");
+            Ok(FFI_QueryPlanner::new(
+                Arc::new(planner),
+                Some(state.runtime.clone()),
+                &state.task_context_provider(),
+                Arc::new(InProcessLogicalCodec),
+                Arc::new(InProcessPhysicalCodec),
+            ))
+        })
+    }
+
+    /// The plugin's in-process logical codec, for a host session's codec chain.
+    pub fn logical_codec<P: Exported>() -> *mut FFI_LogicalExtensionCodec {
+        produce("dfplugin_logical_codec", || {
+            let state = exported_state::<P>()?;
+            Ok(FFI_LogicalExtensionCodec::new(
+                Arc::new(InProcessLogicalCodec),
+                Some(state.runtime.clone()),
+                &state.task_context_provider(),
+            ))
+        })
+    }
+
+    /// The plugin's in-process physical codec, for a host session's codec chain.
+    pub fn physical_codec<P: Exported>() -> *mut FFI_PhysicalExtensionCodec {
+        produce("dfplugin_physical_codec", || {
+            let state = exported_state::<P>()?;
+            Ok(FFI_PhysicalExtensionCodec::new(
+                Arc::new(InProcessPhysicalCodec),
+                Some(state.runtime.clone()),
+                &state.task_context_provider(),
+            ))
+        })
+    }
+
+    /// [`crate::statement::inspect`] as JSON, or with `replacements_json` (`{"<index>": "<table>"}`)
+    /// the rewritten statement.
+    ///
+    /// # Safety
+    /// `sql` and `dialect` must be NUL-terminated strings; `replacements_json` NULL or one.
+    pub unsafe fn inspect_sql(
+        sql: *const c_char,
+        dialect: *const c_char,
+        replacements_json: *const c_char,
+    ) -> *const c_char {
+        produce_text("dfplugin_inspect_sql", || {
+            let sql = unsafe { text(sql, "sql") }?;
+            let dialect = unsafe { text(dialect, "dialect") }?;
+            if replacements_json.is_null() {
+                let info = crate::statement::inspect(sql, dialect)?;
+                return serde_json::to_string(&info).map_err(|e| {
+                    PluginError::new(
+                        ErrorCode::Internal,
+                        format!("statement info does not serialize: {e}"),
+                    )
+                });
+            }
+            let json = unsafe { text(replacements_json, "replacements_json") }?;
+            let replacements: std::collections::BTreeMap<usize, String> =
+                serde_json::from_str(json).map_err(|e| {
+                    PluginError::new(
+                        ErrorCode::InvalidArgument,
+                        format!("replacements_json: expected {{\"<index>\": \"<table>\"}}: {e}"),
+                    )
+                })?;
+            crate::statement::rewrite(sql, dialect, &replacements)
+        })
+    }
+
+    /// Runs every exported analyzer rule on a plan description (`PlanDescription` JSON) with the
+    /// session's settings of the plugin's namespace (JSON object). 0 when every rule accepts it,
+    /// else the error code (message in `dfplugin_last_error_message`).
+    ///
+    /// # Safety
+    /// Both arguments must be NUL-terminated strings.
+    pub unsafe fn analyze_plan<P: Exported>(
+        plan_json: *const c_char,
+        settings_json: *const c_char,
+    ) -> u32 {
+        init_loaded_image();
+        let checked = guard("dfplugin_analyze_plan", || {
+            let plan_json = unsafe { text(plan_json, "plan_json") }?;
+            let settings_json = unsafe { text(settings_json, "settings_json") }?;
+            let plan: crate::analyzer::PlanDescription =
+                serde_json::from_str(plan_json).map_err(|e| {
+                    PluginError::new(
+                        ErrorCode::InvalidArgument,
+                        format!("plan_json: expected a plan description: {e}"),
+                    )
+                })?;
+            let config = crate::plugin::options_from_settings(&P::MANIFEST, settings_json)?;
+            for rule in &exported_state::<P>()?.exports.analyzer_rules {
+                rule.analyze(&plan, &config)?;
+            }
+            Ok(())
+        });
+        match checked {
+            Ok(()) => {
+                clear_last_error();
+                0
+            }
+            Err(err) => {
+                let code = err.raw_code();
+                set_last_error(&err);
+                code
+            }
+        }
+    }
+
+    /// The table provider a time-travel clause selects. `plan_bytes` is `SELECT * FROM <table>`
+    /// encoded by the host session with the plugin's codec installed (that is how the host hands
+    /// over a registered table); `relation_json` a `RelationDescription`. NULL with
+    /// `unsupported` when no relation planner of the plugin takes the table.
+    ///
+    /// # Safety
+    /// `plan_bytes` must point to `len` bytes; `codec` must be the session's valid
+    /// `FFI_LogicalExtensionCodec`; the strings NUL-terminated.
+    pub unsafe fn time_travel_provider<P: Exported>(
+        plan_bytes: *const u8,
+        len: usize,
+        codec: *const FFI_LogicalExtensionCodec,
+        relation_json: *const c_char,
+        settings_json: *const c_char,
+    ) -> *mut FFI_TableProvider {
+        produce("dfplugin_time_travel_provider", || {
+            if plan_bytes.is_null() {
+                return Err(PluginError::new(
+                    ErrorCode::InvalidArgument,
+                    "plan_bytes is NULL; expected an encoded plan",
+                ));
+            }
+            // SAFETY: per the contract, `plan_bytes` points to `len` readable bytes.
+            let bytes = unsafe { std::slice::from_raw_parts(plan_bytes, len) };
+            // SAFETY: per the contract, a non-null codec is valid.
+            let codec = unsafe { codec.as_ref() }.ok_or_else(|| {
+                PluginError::new(
+                    ErrorCode::InvalidArgument,
+                    "codec is NULL; expected the session's codec",
+                )
+            })?;
+            let relation_json = unsafe { text(relation_json, "relation_json") }?;
+            let settings_json = unsafe { text(settings_json, "settings_json") }?;
+            let relation: crate::relation_planner::RelationDescription =
+                serde_json::from_str(relation_json).map_err(|e| {
+                    PluginError::new(ErrorCode::InvalidArgument, format!("relation_json: {e}"))
+                })?;
+            let state = exported_state::<P>()?;
+            let decoder: Arc<dyn datafusion_proto::logical_plan::LogicalExtensionCodec> =
+                codec.into();
+            let plan = datafusion_proto::bytes::logical_plan_from_bytes_with_extension_codec(
+                bytes,
+                &state.task_ctx.task_ctx(),
+                decoder.as_ref(),
+            )
+            .map_err(|e| PluginError::from_datafusion(&e, ErrorCode::Plan))?;
+            let mut table = None;
+            datafusion::common::tree_node::TreeNode::apply(&plan, |node| {
+                if let datafusion::logical_expr::LogicalPlan::TableScan(scan) = node {
+                    table = Some(Arc::clone(&scan.source));
+                }
+                Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+            })
+            .map_err(|e| PluginError::from_datafusion(&e, ErrorCode::Internal))?;
+            let table = table
+                .and_then(|source| datafusion::datasource::source_as_provider(&source).ok())
+                .filter(|p| {
+                    p.downcast_ref::<datafusion_ffi::table_provider::ForeignTableProvider>()
+                        .is_none()
+                });
+            let config = crate::plugin::options_from_settings(&P::MANIFEST, settings_json)?;
+            for planner in &state.exports.relation_planners {
+                if let Some(provider) = planner.plan_relation(&relation, table.clone(), &config)? {
+                    return Ok(FFI_TableProvider::new_with_ffi_codec(
+                        provider,
+                        true,
+                        Some(state.runtime.clone()),
+                        codec.clone(),
+                    ));
+                }
+            }
+            Err(PluginError::new(
+                ErrorCode::Unsupported,
+                format!(
+                    "table '{}' is not a table of plugin '{}' that supports {}",
+                    relation.table,
+                    P::MANIFEST.name,
+                    relation
+                        .version
+                        .as_ref()
+                        .map_or("time travel", |v| v.clause.as_str())
+                ),
+            ))
+        })
+    }
+
     /// # Safety
     /// `name` must be a NUL-terminated string.
-    pub unsafe fn physical_optimizer_rule<P: Exported>(name: *const c_char) -> *mut FFI_PhysicalOptimizerRule {
+    pub unsafe fn physical_optimizer_rule<P: Exported>(
+        name: *const c_char,
+    ) -> *mut FFI_PhysicalOptimizerRule {
         produce("dfplugin_physical_optimizer_rule", || {
             let name = unsafe { text(name, "name") }?;
             let state = exported_state::<P>()?;
             let list = &state.exports.physical_optimizer_rules;
             let rule = list.iter().find(|r| r.name() == name).ok_or_else(|| {
-                unknown("physical optimizer rule", name, list.iter().map(|r| r.name().to_string()).collect())
+                unknown(
+                    "physical optimizer rule",
+                    name,
+                    list.iter().map(|r| r.name().to_string()).collect(),
+                )
             })?;
-            Ok(FFI_PhysicalOptimizerRule::new(Arc::clone(rule), Some(state.runtime.clone())))
+            Ok(FFI_PhysicalOptimizerRule::new(
+                Arc::clone(rule),
+                Some(state.runtime.clone()),
+            ))
         })
     }
 }
@@ -791,6 +1130,61 @@ macro_rules! export_plugin {
             pub unsafe extern "C" fn dfplugin_free_physical_optimizer_rule(ptr: *mut FFI_PhysicalOptimizerRule) {
                 unsafe { c_api::release("dfplugin_free_physical_optimizer_rule", ptr) }
             }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn dfplugin_session_planner(fallback: *const FFI_QueryPlanner) -> *mut FFI_QueryPlanner {
+                unsafe { c_api::session_planner::<$plugin>(fallback) }
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn dfplugin_free_session_planner(ptr: *mut FFI_QueryPlanner) {
+                unsafe { c_api::release("dfplugin_free_session_planner", ptr) }
+            }
+
+            #[unsafe(no_mangle)]
+            pub extern "C" fn dfplugin_logical_codec() -> *mut FFI_LogicalExtensionCodec {
+                c_api::logical_codec::<$plugin>()
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn dfplugin_free_logical_codec(ptr: *mut FFI_LogicalExtensionCodec) {
+                unsafe { c_api::release("dfplugin_free_logical_codec", ptr) }
+            }
+
+            #[unsafe(no_mangle)]
+            pub extern "C" fn dfplugin_physical_codec() -> *mut FFI_PhysicalExtensionCodec {
+                c_api::physical_codec::<$plugin>()
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn dfplugin_free_physical_codec(ptr: *mut FFI_PhysicalExtensionCodec) {
+                unsafe { c_api::release("dfplugin_free_physical_codec", ptr) }
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn dfplugin_inspect_sql(
+                sql: *const c_char,
+                dialect: *const c_char,
+                replacements_json: *const c_char,
+            ) -> *const c_char {
+                unsafe { c_api::inspect_sql(sql, dialect, replacements_json) }
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn dfplugin_analyze_plan(plan_json: *const c_char, settings_json: *const c_char) -> u32 {
+                unsafe { c_api::analyze_plan::<$plugin>(plan_json, settings_json) }
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn dfplugin_time_travel_provider(
+                plan_bytes: *const u8,
+                len: usize,
+                codec: *const FFI_LogicalExtensionCodec,
+                relation_json: *const c_char,
+                settings_json: *const c_char,
+            ) -> *mut FFI_TableProvider {
+                unsafe { c_api::time_travel_provider::<$plugin>(plan_bytes, len, codec, relation_json, settings_json) }
+            }
         };
     };
 }
@@ -801,10 +1195,22 @@ macro_rules! export_plugin {
 macro_rules! build_info {
     () => {
         $crate::manifest::BuildInfo {
-            git_commit: env!("DFP_GIT_COMMIT", "call df_plugin_build::emit() from this crate's build.rs"),
-            profile: env!("DFP_PROFILE", "call df_plugin_build::emit() from this crate's build.rs"),
-            rustc: env!("DFP_RUSTC_VERSION", "call df_plugin_build::emit() from this crate's build.rs"),
-            target: env!("DFP_TARGET", "call df_plugin_build::emit() from this crate's build.rs"),
+            git_commit: env!(
+                "DFP_GIT_COMMIT",
+                "call df_plugin_build::emit() from this crate's build.rs"
+            ),
+            profile: env!(
+                "DFP_PROFILE",
+                "call df_plugin_build::emit() from this crate's build.rs"
+            ),
+            rustc: env!(
+                "DFP_RUSTC_VERSION",
+                "call df_plugin_build::emit() from this crate's build.rs"
+            ),
+            target: env!(
+                "DFP_TARGET",
+                "call df_plugin_build::emit() from this crate's build.rs"
+            ),
         }
     };
 }

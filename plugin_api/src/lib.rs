@@ -27,16 +27,18 @@ pub mod rule_activity;
 pub mod runtime;
 pub mod safety;
 pub mod scalar_udf;
-pub mod schema_identity;
 pub mod scan;
+pub mod schema_identity;
+pub mod session_planner;
+pub mod statement;
 pub mod table_function;
 pub mod version;
 
 pub use error::{ErrorCode, PluginError};
 pub use manifest::{BuildInfo, Capabilities, Capability, Manifest, ManifestDecl, ObjectDecl};
 pub use plugin::{
-    Plugin, PluginContext, PluginExports, TableFunctionExport, TableProviderBuilder, TableProviderExport,
-    TableProviderFactoryExport,
+    Plugin, PluginContext, PluginExports, TableFunctionExport, TableProviderBuilder,
+    TableProviderExport, TableProviderFactoryExport,
 };
 pub use version::AbiVersion;
 
@@ -46,9 +48,11 @@ pub mod __private {
     pub use crate::export::c_api;
     pub use datafusion_ffi::config::extension_options::FFI_ExtensionOptions;
     pub use datafusion_ffi::physical_optimizer::FFI_PhysicalOptimizerRule;
+    pub use datafusion_ffi::proto::logical_extension_codec::FFI_LogicalExtensionCodec;
+    pub use datafusion_ffi::proto::physical_extension_codec::FFI_PhysicalExtensionCodec;
+    pub use datafusion_ffi::query_planner::FFI_QueryPlanner;
     pub use datafusion_ffi::table_provider::FFI_TableProvider;
     pub use datafusion_ffi::table_provider_factory::FFI_TableProviderFactory;
-    pub use datafusion_ffi::proto::logical_extension_codec::FFI_LogicalExtensionCodec;
     pub use datafusion_ffi::udaf::FFI_AggregateUDF;
     pub use datafusion_ffi::udf::FFI_ScalarUDF;
     pub use datafusion_ffi::udtf::FFI_TableFunction;

@@ -13,6 +13,7 @@ Ownership rules (see ``plugin_api/src/export.rs`` and ``/work/shared/docs/ffi-fa
 from __future__ import annotations
 
 import ctypes
+import json
 import logging
 import os
 import threading
@@ -44,6 +45,23 @@ _KINDS: Dict[str, Tuple[str, str, str]] = {
         "dfplugin_free_table_provider_factory",
     ),
     "table_provider": ("datafusion_table_provider", "dfplugin_table_provider", "dfplugin_free_table_provider"),
+    # Session bundle (SessionContext.with_extensions): the plugin's query planner and codecs.
+    "session_planner": ("datafusion_query_planner", "dfplugin_session_planner", "dfplugin_free_session_planner"),
+    "logical_codec": ("datafusion_logical_extension_codec", "dfplugin_logical_codec", "dfplugin_free_logical_codec"),
+    "physical_codec": ("datafusion_physical_extension_codec", "dfplugin_physical_codec", "dfplugin_free_physical_codec"),
+    "time_travel_provider": (
+        "datafusion_table_provider",
+        "dfplugin_time_travel_provider",
+        "dfplugin_free_table_provider",
+    ),
+}
+
+# kind -> the constructor's full argument types, for kinds that take no leading name.
+_ARGTYPES: Dict[str, list] = {
+    "session_planner": [ctypes.c_void_p],
+    "logical_codec": [],
+    "physical_codec": [],
+    "time_travel_provider": [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p],
 }
 
 # kind -> constructor arguments after the leading ``const char*`` (name, or provider kind).
@@ -57,16 +75,25 @@ _EXTRA_ARGS: Dict[str, Tuple[str, ...]] = {
 
 # kind -> first ABI minor (of major 1) whose libraries export its entry points. Older
 # libraries lack the symbols; using such a kind with them is an error naming the ABI.
-_SINCE_MINOR: Dict[str, int] = {"table_provider_factory": 2, "table_provider": 2}
+_SINCE_MINOR: Dict[str, int] = {
+    "table_provider_factory": 2,
+    "table_provider": 2,
+    # Entry points added to ABI 1.6 libraries after their first release: present or not.
+    "session_planner": 7,
+    "logical_codec": 7,
+    "physical_codec": 7,
+    "time_travel_provider": 7,
+}
 
 #: Capsule name per object kind.
 CAPSULE_NAMES: Dict[str, str] = {k: v[0] for k, v in _KINDS.items()}
 LOGICAL_CODEC_CAPSULE = "datafusion_logical_extension_codec"
+QUERY_PLANNER_CAPSULE = "datafusion_query_planner"
 
 # Capsule names must outlive every capsule: allocate them once, never free them.
 _NAME_BUFFERS: Dict[str, ctypes.Array] = {
     name: ctypes.create_string_buffer(name.encode("ascii"))
-    for name in list(CAPSULE_NAMES.values()) + [LOGICAL_CODEC_CAPSULE]
+    for name in set(CAPSULE_NAMES.values()) | {LOGICAL_CODEC_CAPSULE, QUERY_PLANNER_CAPSULE}
 }
 
 _DESTRUCTOR = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
@@ -140,6 +167,14 @@ class Library:
         self._last_code = self._sym("dfplugin_last_error_code", ctypes.c_uint32, [])
         self._last_message = self._sym("dfplugin_last_error_message", ctypes.c_char_p, [])
         self._live = self._sym("dfplugin_live_objects", ctypes.c_uint64, [])
+        self._inspect_sql = getattr(self._dll, "dfplugin_inspect_sql", None)
+        if self._inspect_sql is not None:
+            self._inspect_sql.restype = ctypes.c_char_p
+            self._inspect_sql.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p]
+        self._analyze_plan = getattr(self._dll, "dfplugin_analyze_plan", None)
+        if self._analyze_plan is not None:
+            self._analyze_plan.restype = ctypes.c_uint32
+            self._analyze_plan.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
         minor = self.abi_version()[1]
         #: kind -> why this library cannot make objects of that kind (too old an ABI).
         self._missing: Dict[str, str] = {}
@@ -151,9 +186,11 @@ class Library:
                     f"({ctor}, since ABI 1.{since}); rebuild the plugin against a current df_plugin_api"
                 )
                 continue
-            argtypes = [ctypes.c_char_p] + [
+            argtypes = _ARGTYPES.get(kind) or [ctypes.c_char_p] + [
                 ctypes.c_char_p if a == "options" else ctypes.c_void_p for a in _EXTRA_ARGS.get(kind, ())
             ]
+            if kind in _ARGTYPES and not _ARGTYPES[kind]:
+                argtypes = []
             self._ctors[kind] = self._sym(ctor, ctypes.c_void_p, argtypes)
             self._frees[kind] = self._sym(free, None, [ctypes.c_void_p])
             self._destructors[kind] = self._make_destructor(kind)
@@ -250,7 +287,13 @@ class Library:
         return kind in self._ctors
 
     def new_pointer(
-        self, kind: str, name: Optional[str], codec: Optional[int] = None, options: Optional[str] = None
+        self,
+        kind: str,
+        name: Optional[str],
+        codec: Optional[int] = None,
+        options: Optional[str] = None,
+        extra: Optional[Sequence[Any]] = None,
+        what: str = "",
     ) -> int:
         """Calls the constructor of ``kind``; returns the owned pointer or raises.
 
@@ -261,6 +304,11 @@ class Library:
         if kind in self._missing:
             raise PluginError(self._missing[kind], kind="capability_unavailable", path=self.path)
         ctor = self._ctors[kind]
+        if kind in _ARGTYPES:
+            ptr = ctor(*(extra or ()))
+            if not ptr:
+                raise self.last_error(_KINDS[kind][1], what or kind)
+            return int(ptr)
         args: list = [None if name is None else name.encode("utf-8")]
         for a in _EXTRA_ARGS.get(kind, ()):
             args.append(codec if a == "codec" else (None if options is None else options.encode("utf-8")))
@@ -283,10 +331,17 @@ class Library:
         self._frees[kind](ptr)
 
     def capsule(
-        self, kind: str, name: Optional[str], codec: Optional[int] = None, options: Optional[str] = None
+        self,
+        kind: str,
+        name: Optional[str],
+        codec: Optional[int] = None,
+        options: Optional[str] = None,
+        extra: Optional[Sequence[Any]] = None,
+        what: str = "",
     ) -> Any:
-        """A fresh PyCapsule owning a new object of ``kind`` (freed when the capsule dies)."""
-        ptr = self.new_pointer(kind, name, codec, options)
+        """A fresh PyCapsule owning a new object of ``kind`` (freed when the capsule dies).
+        ``extra`` are the full constructor arguments of kinds without a leading name."""
+        ptr = self.new_pointer(kind, name, codec, options, extra, what)
         try:
             cap = _PyCapsule_New(ptr, ctypes.addressof(_NAME_BUFFERS[CAPSULE_NAMES[kind]]), self._destructors[kind])
         except BaseException:
@@ -295,6 +350,38 @@ class Library:
         with _stats_lock:
             _stats["created"] += 1
         return cap
+
+
+def _library_inspect(self: Library, sql: str, dialect: str, replacements: Optional[Dict[int, str]] = None) -> str:
+    """``dfplugin_inspect_sql``: the statement's JSON description, or with ``replacements``
+    (time-travel relation index -> table name) the rewritten statement."""
+    if self._inspect_sql is None:
+        raise PluginError(f"'{self.path}' cannot inspect SQL statements; rebuild it", kind="capability_unavailable", path=self.path)
+    repl = None if replacements is None else json.dumps({str(k): v for k, v in replacements.items()}).encode("utf-8")
+    raw = self._inspect_sql(sql.encode("utf-8"), dialect.encode("utf-8"), repl)
+    if raw is None:
+        raise self.last_error("dfplugin_inspect_sql")
+    return raw.decode("utf-8")
+
+
+def _library_analyze(self: Library, plan_json: str, settings_json: str) -> None:
+    """``dfplugin_analyze_plan``: raises the plugin's error when a rule refuses the plan."""
+    if self._analyze_plan is None:
+        raise PluginError(f"'{self.path}' cannot check plans; rebuild it", kind="capability_unavailable", path=self.path)
+    if self._analyze_plan(plan_json.encode("utf-8"), settings_json.encode("utf-8")) != 0:
+        raise self.last_error("dfplugin_analyze_plan")
+
+
+Library.inspect_sql = _library_inspect  # type: ignore[attr-defined]
+Library.analyze_plan = _library_analyze  # type: ignore[attr-defined]
+
+
+def capsule_pointer(capsule: Any, name: str) -> int:
+    """The pointer inside a PyCapsule named ``name``."""
+    ptr = _PyCapsule_GetPointerObj(capsule, name.encode("ascii"))
+    if not ptr:
+        raise PluginError(f"expected a {name} capsule holding a pointer", kind="bad_session")
+    return int(ptr)
 
 
 _libraries: Dict[str, Library] = {}

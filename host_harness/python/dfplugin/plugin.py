@@ -32,6 +32,8 @@ from .objects import (
     WindowUDFExport,
 )
 from .redact import mask_values, redact_json, redact_options, redact_text, redact_url, secret_values
+from .session import install_extension
+from .sql import route_session_sql
 from .signing import SignatureInfo, enforce, policy_for_load, read_signature
 
 __all__ = ["Plugin", "load", "inspect", "HOST", "CAPABILITY_MATRIX"]
@@ -77,19 +79,21 @@ CAPABILITY_MATRIX: Dict[str, Tuple[bool, str]] = {
     ),
     "analyzer_rule": (
         False,
-        "datafusion-python 55 has no hook to add an analyzer rule to a session (SessionContext offers "
-        "add_physical_optimizer_rule and remove_optimizer_rule only), and datafusion-ffi 55 has no "
-        "FFI analyzer rule",
+        "datafusion-python 55 has no analyzer-rule hook. Experimental: plugin.install(ctx, query_planner=True) "
+        "runs the rules in the plugin's query planner (SessionContext.with_extensions) on optimized plans, "
+        "and dfplugin.sql / ctx.sql checks DDL and SET; COPY then fails (DataFusion 55's FFI codec has no file formats)",
     ),
     "relation_planner": (
-        False,
-        "datafusion-python 55 has no hook to register a relation planner (only set_query_planner / "
-        "with_extensions for whole query planners and codecs), and datafusion-ffi 55 has no FFI relation planner",
+        True,
+        "time-travel clauses resolved by dfplugin.sql / ctx.sql (routed when a plugin is loaded) before "
+        "DataFusion's SQL planner, which would drop them: the plugin opens the table at that version and the "
+        "statement scans it; a clause it cannot honour is an error naming the table",
     ),
     "dml": (
         False,
-        "DELETE/UPDATE/TRUNCATE on plugin tables need a host-side provider wrapper; datafusion-ffi 55's "
-        "FFI_TableProvider does not forward them and datafusion-python 55 has no hook to add such a wrapper",
+        "datafusion-ffi 55's table provider does not forward DELETE/UPDATE. Experimental: "
+        "plugin.install(ctx, query_planner=True) plans them in the plugin's query planner "
+        "(SessionContext.with_extensions); INSERT works either way",
     ),
 }
 
@@ -661,6 +665,7 @@ class Plugin:
         options: Optional[Mapping[str, Any]] = None,
         *,
         skip_unavailable: bool = True,
+        query_planner: bool = False,
     ) -> InstalledPlugin:
         """Installs every object of the plugin into ``ctx``. All or nothing.
 
@@ -692,9 +697,11 @@ class Plugin:
         """
         _require_context(ctx)
         with _install_lock:
-            return self._install(ctx, options, skip_unavailable)
+            return self._install(ctx, options, skip_unavailable, query_planner)
 
-    def _install(self, ctx: Any, options: Optional[Mapping[str, Any]], skip_unavailable: bool) -> InstalledPlugin:
+    def _install(
+        self, ctx: Any, options: Optional[Mapping[str, Any]], skip_unavailable: bool, query_planner: bool = False
+    ) -> InstalledPlugin:
         from datafusion.user_defined import AggregateUDF, ScalarUDF, WindowUDF
 
         caps = self.capabilities()
@@ -744,7 +751,7 @@ class Plugin:
         # 2. Check every name before touching the session.
         try:
             return self._check_and_register(
-                ctx, declared, unavailable, wanted, ns, scalars, aggregates, windows, tables, rules, factories
+                ctx, declared, unavailable, wanted, ns, scalars, aggregates, windows, tables, rules, factories, query_planner
             )
         except PluginError:
             raise
@@ -770,6 +777,7 @@ class Plugin:
         tables: List[Tuple[str, Any]],
         rules: List[Tuple[str, Any]],
         factories: List[Tuple[str, Any]],
+        query_planner: bool = False,
     ) -> InstalledPlugin:
         collisions: List[str] = []
         taken = set(ctx.udfs())
@@ -868,6 +876,12 @@ class Plugin:
             for n, r in rules:
                 ctx.add_physical_optimizer_rule(r)
                 installed.append(InstalledObject("physical_optimizer_rule", n))
+            if self._library.supports("logical_codec"):
+                # Codecs on a handle dfplugin keeps (time travel hands tables over through
+                # them); with query_planner the planner, which belongs to the whole session.
+                install_extension(self, ctx, query_planner)
+                if query_planner:
+                    installed.append(InstalledObject("query_planner", self.name))
         except Exception as e:
             failures = []
             for what, action in reversed(undo):
@@ -1011,6 +1025,8 @@ def load(path: "os.PathLike[str] | str") -> Plugin:
             )
         plugin = Plugin(real, manifest, library, signature)
         _plugins[real] = plugin
+        # From now on ctx.sql honours time-travel clauses (or fails naming them) in every session.
+        route_session_sql()
         log.info(
             "loaded plugin %s %s from %s (signature: %s%s)",
             plugin.name,

@@ -373,10 +373,12 @@ def test_capabilities_matrix(plugin: dfplugin.Plugin) -> None:
         "config_namespace",
         "table_provider",
         "table_provider_factory",
+        "relation_planner",
     ):
         assert caps[name]["installable"], name
-    for name in ("analyzer_rule", "relation_planner", "dml"):
+    for name in ("analyzer_rule", "dml"):
         assert not caps[name]["installable"], name
+        assert "query_planner=True" in caps[name]["reason"], name
     assert "register_table_factory" in caps["table_provider_factory"]["reason"]
     assert "register_table" in caps["table_provider"]["reason"]
     assert "datafusion-python 55" in caps["analyzer_rule"]["reason"]
