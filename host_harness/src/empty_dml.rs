@@ -8,9 +8,9 @@
 //! empty with a zero count, so the provider is never asked.
 
 use datafusion::common::tree_node::Transformed;
-use datafusion::common::{Result, ScalarValue};
+use datafusion::common::Result;
 use datafusion::logical_expr::WriteOp;
-use datafusion::logical_expr::{lit, LogicalPlan, LogicalPlanBuilder};
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::optimizer::optimizer::ApplyOrder;
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
@@ -48,9 +48,6 @@ impl OptimizerRule for EmptyDmlRule {
             return Ok(Transformed::no(plan));
         }
         tracing::debug!(table = %dml.table_name, op = %dml.op, "DML over a provably empty input: nothing to change");
-        let zero = LogicalPlanBuilder::empty(true)
-            .project(vec![lit(ScalarValue::UInt64(Some(0))).alias("count")])?
-            .build()?;
-        Ok(Transformed::yes(zero))
+        Ok(Transformed::yes(df_plugin_api::dml::nothing_changed_plan()?))
     }
 }

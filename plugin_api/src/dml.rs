@@ -19,7 +19,8 @@ use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::CreateExternalTable;
-use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::{lit, Expr, FetchType, LogicalPlan, LogicalPlanBuilder, TableProviderFilterPushDown};
 use datafusion::physical_plan::{ExecutionPlan, Statistics};
 use datafusion_ffi::execution_plan::FFI_ExecutionPlan;
 use datafusion_ffi::table_provider::{FFI_TableProvider, ForeignTableProvider};
@@ -352,29 +353,34 @@ impl TableProviderFactory for AbiTableProviderFactory {
 /// Whether a DML input `plan` can produce no row at all, as DataFusion's optimizer leaves it
 /// (`DELETE … WHERE false`): its provider must not be asked, since `delete_from` with no filter
 /// means every row.
-pub fn provably_empty_dml_input(plan: &datafusion::logical_expr::LogicalPlan) -> bool {
+pub fn provably_empty_dml_input(plan: &LogicalPlan) -> bool {
     match plan {
-        datafusion::logical_expr::LogicalPlan::EmptyRelation(empty) => !empty.produce_one_row,
-        datafusion::logical_expr::LogicalPlan::Filter(filter) => {
+        LogicalPlan::EmptyRelation(empty) => !empty.produce_one_row,
+        LogicalPlan::Filter(filter) => {
             matches!(
                 &filter.predicate,
-                datafusion::logical_expr::Expr::Literal(
-                    datafusion::common::ScalarValue::Boolean(Some(false) | None)
-                        | datafusion::common::ScalarValue::Null,
+                Expr::Literal(
+                    ScalarValue::Boolean(Some(false) | None)
+                        | ScalarValue::Null,
                     _
                 )
             ) || provably_empty_dml_input(&filter.input)
         }
-        datafusion::logical_expr::LogicalPlan::Limit(limit) => {
+        LogicalPlan::Limit(limit) => {
             matches!(
                 limit.get_fetch_type(),
-                Ok(datafusion::logical_expr::FetchType::Literal(Some(0)))
+                Ok(FetchType::Literal(Some(0)))
             ) || provably_empty_dml_input(&limit.input)
         }
-        datafusion::logical_expr::LogicalPlan::Projection(p) => provably_empty_dml_input(&p.input),
-        datafusion::logical_expr::LogicalPlan::SubqueryAlias(a) => {
+        LogicalPlan::Projection(p) => provably_empty_dml_input(&p.input),
+        LogicalPlan::SubqueryAlias(a) => {
             provably_empty_dml_input(&a.input)
         }
         _ => false,
     }
+}
+
+/// What a DML statement over a provably empty input returns instead: `SELECT 0 AS count`.
+pub fn nothing_changed_plan() -> Result<LogicalPlan> {
+    LogicalPlanBuilder::empty(true).project(vec![lit(ScalarValue::UInt64(Some(0))).alias("count")])?.build()
 }

@@ -904,12 +904,7 @@ pub mod c_api {
                 Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
             })
             .map_err(|e| PluginError::from_datafusion(&e, ErrorCode::Internal))?;
-            let table = table
-                .and_then(|source| datafusion::datasource::source_as_provider(&source).ok())
-                .filter(|p| {
-                    p.downcast_ref::<datafusion_ffi::table_provider::ForeignTableProvider>()
-                        .is_none()
-                });
+            let table = table.and_then(|source| crate::session_planner::own_provider(&source));
             let config = crate::plugin::options_from_settings(&P::MANIFEST, settings_json)?;
             for planner in &state.exports.relation_planners {
                 if let Some(provider) = planner.plan_relation(&relation, table.clone(), &config)? {

@@ -19,12 +19,12 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::{DataFusionError, Result, ScalarValue, TableReference};
+use datafusion::common::{DataFusionError, Result, TableReference};
 use datafusion::datasource::source_as_provider;
 use datafusion::execution::context::QueryPlanner;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::execution::TaskContext;
-use datafusion::logical_expr::{lit, Extension, LogicalPlan, LogicalPlanBuilder, WriteOp};
+use datafusion::logical_expr::{DmlStatement, Extension, LogicalPlan, TableSource, WriteOp};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 use datafusion_ffi::table_provider::ForeignTableProvider;
@@ -33,7 +33,7 @@ use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConve
 use tracing::Instrument;
 
 use crate::analyzer::{describe_plan, PluginAnalyzerRule};
-use crate::dml::provably_empty_dml_input;
+use crate::dml::{nothing_changed_plan, provably_empty_dml_input};
 
 /// Bytes that start every handle, followed by the process id and the handle number.
 const HANDLE_MAGIC: &[u8; 8] = b"DFPHNDL1";
@@ -225,20 +225,23 @@ pub fn check_plan(
     Ok(())
 }
 
-/// The plugin's own provider behind a DML target, when the plan decoded it to one (a provider
-/// of another library stays a `ForeignTableProvider`).
-fn own_dml_target(plan: &LogicalPlan) -> Option<(TableReference, Arc<dyn TableProvider>)> {
-    let LogicalPlan::Dml(dml) = plan else {
-        return None;
-    };
-    if !matches!(dml.op, WriteOp::Delete | WriteOp::Update) {
-        return None;
+/// The provider behind `source` when it is this plugin's own object: a plan decoded through
+/// the plugin's codecs hands the plugin its providers unwrapped, while a provider of another
+/// library stays a `ForeignTableProvider`.
+pub fn own_provider(source: &Arc<dyn TableSource>) -> Option<Arc<dyn TableProvider>> {
+    source_as_provider(source).ok().filter(|p| p.downcast_ref::<ForeignTableProvider>().is_none())
+}
+
+/// The DELETE / UPDATE in `plan` when it targets this plugin's own table.
+fn own_dml(plan: &LogicalPlan) -> Option<&DmlStatement> {
+    match plan {
+        LogicalPlan::Dml(dml)
+            if matches!(dml.op, WriteOp::Delete | WriteOp::Update) && own_provider(&dml.target).is_some() =>
+        {
+            Some(dml)
+        }
+        _ => None,
     }
-    let provider = source_as_provider(&dml.target).ok()?;
-    if provider.downcast_ref::<ForeignTableProvider>().is_some() {
-        return None;
-    }
-    Some((dml.table_name.clone(), provider))
 }
 
 #[async_trait]
@@ -254,12 +257,10 @@ impl QueryPlanner for SessionPlanner {
             plan,
             session.config_options(),
         )?;
-        let Some((table, _provider)) = own_dml_target(plan) else {
+        let Some(dml) = own_dml(plan) else {
             return self.fallback.create_physical_plan(plan, session).await;
         };
-        let LogicalPlan::Dml(dml) = plan else {
-            return self.fallback.create_physical_plan(plan, session).await;
-        };
+        let table = &dml.table_name;
         let span = tracing::info_span!(target: "df_plugin", "plan_dml", plugin = %self.plugin, table = %table, op = %dml.op);
         async {
             // DataFusion's own planner, on this side of the boundary, where the provider is the
@@ -275,9 +276,7 @@ impl QueryPlanner for SessionPlanner {
                 // `DELETE … WHERE false`: the optimizer folded the input away, and the provider
                 // would be asked to delete with no filter at all. Nothing matches: nothing changes.
                 tracing::debug!(target: "df_plugin", %table, "DML over a provably empty input: nothing to change");
-                let zero =
-                    LogicalPlanBuilder::empty(true).project(vec![lit(ScalarValue::UInt64(Some(0))).alias("count")])?.build()?;
-                return planner.create_physical_plan(&zero, &state).await;
+                return planner.create_physical_plan(&nothing_changed_plan()?, &state).await;
             }
             planner.create_physical_plan(plan, &state).await
         }

@@ -136,12 +136,7 @@ def is_capsule(obj: Any, name: str) -> bool:
 
 def codec_pointer(capsule: Any) -> int:
     """The ``FFI_LogicalExtensionCodec*`` inside a ``datafusion_logical_extension_codec`` capsule."""
-    ptr = _PyCapsule_GetPointerObj(capsule, LOGICAL_CODEC_CAPSULE.encode("ascii"))
-    if not ptr:
-        raise PluginError(
-            f"the session's {LOGICAL_CODEC_CAPSULE} capsule holds a NULL pointer", kind="bad_session"
-        )
-    return int(ptr)
+    return capsule_pointer(capsule, LOGICAL_CODEC_CAPSULE)
 
 
 class Library:
@@ -186,11 +181,12 @@ class Library:
                     f"({ctor}, since ABI 1.{since}); rebuild the plugin against a current df_plugin_api"
                 )
                 continue
-            argtypes = _ARGTYPES.get(kind) or [ctypes.c_char_p] + [
-                ctypes.c_char_p if a == "options" else ctypes.c_void_p for a in _EXTRA_ARGS.get(kind, ())
-            ]
-            if kind in _ARGTYPES and not _ARGTYPES[kind]:
-                argtypes = []
+            if kind in _ARGTYPES:
+                argtypes = _ARGTYPES[kind]
+            else:
+                argtypes = [ctypes.c_char_p] + [
+                    ctypes.c_char_p if a == "options" else ctypes.c_void_p for a in _EXTRA_ARGS.get(kind, ())
+                ]
             self._ctors[kind] = self._sym(ctor, ctypes.c_void_p, argtypes)
             self._frees[kind] = self._sym(free, None, [ctypes.c_void_p])
             self._destructors[kind] = self._make_destructor(kind)
@@ -351,36 +347,30 @@ class Library:
             _stats["created"] += 1
         return cap
 
+    def inspect_sql(self, sql: str, dialect: str, replacements: Optional[Dict[int, str]] = None) -> str:
+        """``dfplugin_inspect_sql``: the statement's JSON description, or with ``replacements``
+        (time-travel relation index -> table name) the rewritten statement."""
+        if self._inspect_sql is None:
+            raise PluginError(f"'{self.path}' cannot inspect SQL statements; rebuild it", kind="capability_unavailable", path=self.path)
+        repl = None if replacements is None else json.dumps({str(k): v for k, v in replacements.items()}).encode("utf-8")
+        raw = self._inspect_sql(sql.encode("utf-8"), dialect.encode("utf-8"), repl)
+        if raw is None:
+            raise self.last_error("dfplugin_inspect_sql")
+        return raw.decode("utf-8")
 
-def _library_inspect(self: Library, sql: str, dialect: str, replacements: Optional[Dict[int, str]] = None) -> str:
-    """``dfplugin_inspect_sql``: the statement's JSON description, or with ``replacements``
-    (time-travel relation index -> table name) the rewritten statement."""
-    if self._inspect_sql is None:
-        raise PluginError(f"'{self.path}' cannot inspect SQL statements; rebuild it", kind="capability_unavailable", path=self.path)
-    repl = None if replacements is None else json.dumps({str(k): v for k, v in replacements.items()}).encode("utf-8")
-    raw = self._inspect_sql(sql.encode("utf-8"), dialect.encode("utf-8"), repl)
-    if raw is None:
-        raise self.last_error("dfplugin_inspect_sql")
-    return raw.decode("utf-8")
-
-
-def _library_analyze(self: Library, plan_json: str, settings_json: str) -> None:
-    """``dfplugin_analyze_plan``: raises the plugin's error when a rule refuses the plan."""
-    if self._analyze_plan is None:
-        raise PluginError(f"'{self.path}' cannot check plans; rebuild it", kind="capability_unavailable", path=self.path)
-    if self._analyze_plan(plan_json.encode("utf-8"), settings_json.encode("utf-8")) != 0:
-        raise self.last_error("dfplugin_analyze_plan")
-
-
-Library.inspect_sql = _library_inspect  # type: ignore[attr-defined]
-Library.analyze_plan = _library_analyze  # type: ignore[attr-defined]
+    def analyze_plan(self, plan_json: str, settings_json: str) -> None:
+        """``dfplugin_analyze_plan``: raises the plugin's error when a rule refuses the plan."""
+        if self._analyze_plan is None:
+            raise PluginError(f"'{self.path}' cannot check plans; rebuild it", kind="capability_unavailable", path=self.path)
+        if self._analyze_plan(plan_json.encode("utf-8"), settings_json.encode("utf-8")) != 0:
+            raise self.last_error("dfplugin_analyze_plan")
 
 
 def capsule_pointer(capsule: Any, name: str) -> int:
-    """The pointer inside a PyCapsule named ``name``."""
+    """The pointer inside a PyCapsule named ``name`` (from the session: its codec, its planner)."""
     ptr = _PyCapsule_GetPointerObj(capsule, name.encode("ascii"))
     if not ptr:
-        raise PluginError(f"expected a {name} capsule holding a pointer", kind="bad_session")
+        raise PluginError(f"the session's {name} capsule holds a NULL pointer", kind="bad_session")
     return int(ptr)
 
 

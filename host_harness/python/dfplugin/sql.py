@@ -128,20 +128,24 @@ def _check_statement(plugins: List[Any], info: Dict[str, Any], settings: Dict[st
             plugin.library.analyze_plan(json.dumps(plan), _namespace_json(settings, plugin.config_namespace))
 
 
+def _unknown_key(plugin: Any, key: str) -> PluginConfigError:
+    """The error for ``SET`` / ``RESET`` of a key ``plugin``'s namespace does not declare."""
+    return PluginConfigError(
+        f"[E0004 invalid_config] unknown configuration key '{key}' of plugin '{plugin.name}'; known keys: "
+        f"{', '.join(plugin.config_keys())}. Nothing was set",
+        kind="invalid_config",
+        path=plugin.path,
+        code=4,
+    )
+
+
 def _validate_set(plugins: List[Any], key: str, value: str) -> None:
     found = _plugin_key(plugins or _loaded_plugins(), key)
     if found is None:
         return
     plugin, inner, default = found
     if default is None:
-        known = ", ".join(plugin.config_keys())
-        raise PluginConfigError(
-            f"[E0004 invalid_config] unknown configuration key '{key}' of plugin '{plugin.name}'; known keys: "
-            f"{known}. Nothing was set",
-            kind="invalid_config",
-            path=plugin.path,
-            code=4,
-        )
+        raise _unknown_key(plugin, key)
     try:
         plugin.validate_options({inner: value})
     except PluginConfigError as e:
@@ -181,6 +185,8 @@ def _time_travel(ctx: Any, query: str, dialect: str, info: Dict[str, Any], setti
             f"the clause and read the latest version. Use {entry}",
             kind="time_travel_unsupported",
         )
+    codec_capsule = handle.__datafusion_logical_extension_codec__()  # keeps the codec alive
+    codec = codec_pointer(codec_capsule)
     replacements: Dict[int, str] = {}
     registered: List[str] = []
     try:
@@ -193,10 +199,7 @@ def _time_travel(ctx: Any, query: str, dialect: str, info: Dict[str, Any], setti
                     f"{r['clause']} {r['value_sql']} on '{r['table']}': the table cannot be resolved in this session: {e}",
                     kind="time_travel_unsupported",
                 ) from e
-            codec_capsule = handle.__datafusion_logical_extension_codec__()  # keeps the codec alive
-            codec = codec_pointer(codec_capsule)
             provider = None
-            errors: List[str] = []
             for plugin in candidates:
                 buf = ctypes.create_string_buffer(plan, len(plan))
                 try:
@@ -214,8 +217,7 @@ def _time_travel(ctx: Any, query: str, dialect: str, info: Dict[str, Any], setti
                     )
                     break
                 except PluginError as e:
-                    if e.code == 9:  # unsupported: try the next plugin
-                        errors.append(str(e))
+                    if e.code == 9:  # unsupported: not this plugin's table, try the next one
                         continue
                     raise
             if provider is None:
@@ -230,9 +232,7 @@ def _time_travel(ctx: Any, query: str, dialect: str, info: Dict[str, Any], setti
             ctx.register_table(temp, _ProviderCapsule(provider))
             registered.append(temp)
             replacements[r["index"]] = temp
-        lib = candidates[0].library if candidates else None
-        assert lib is not None
-        return lib.inspect_sql(query, dialect, replacements), registered
+        return candidates[0].library.inspect_sql(query, dialect, replacements), registered
     except BaseException:
         for temp in registered:
             ctx.deregister_table(temp)
@@ -244,7 +244,6 @@ class _ProviderCapsule:
 
     def __init__(self, capsule: Any) -> None:
         self._capsule = capsule
-        self._used = False
 
     def __datafusion_table_provider__(self, session: Any = None) -> Any:
         # The capsule owns one provider; the host clones it on import.
@@ -281,8 +280,7 @@ def sql(ctx: Any, query: str, options: Any = None) -> Any:
         if found is not None:
             plugin, inner, default = found
             if default is None:
-                known = ", ".join(f"{plugin.config_namespace}.{k}" for k in plugin.config_keys())
-                raise PluginConfigError(f"unknown configuration key '{key}'; known keys: {known}")
+                raise _unknown_key(plugin, key)
             settings = _settings(ctx)
             _check_statement(plugins, {"kind": "statement", "name": "ResetVariable"}, settings)
             return call(f"SET {key} = {_sql_string(default)}")
