@@ -32,6 +32,11 @@ pub struct PlanDescription {
     pub nodes: Vec<PlanNode>,
     /// Every function call in the plan's expressions.
     pub functions: Vec<FunctionUse>,
+    /// Parts of the statement the host could not describe, each with the reason (e.g. a plan
+    /// datafusion-python cannot hand over). A rule that needs to see inside them must refuse
+    /// the statement, naming the reason: an unseen part is never taken as harmless.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unchecked: Vec<String>,
 }
 
 /// Where in the plan something sits: `top level`, or a path such as

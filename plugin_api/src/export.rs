@@ -14,8 +14,6 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_ffi::config::extension_options::FFI_ExtensionOptions;
 use datafusion_ffi::physical_optimizer::FFI_PhysicalOptimizerRule;
 use datafusion_ffi::proto::logical_extension_codec::FFI_LogicalExtensionCodec;
-use datafusion_ffi::proto::physical_extension_codec::FFI_PhysicalExtensionCodec;
-use datafusion_ffi::query_planner::FFI_QueryPlanner;
 use datafusion_ffi::table_provider::FFI_TableProvider;
 use datafusion_ffi::table_provider_factory::FFI_TableProviderFactory;
 use datafusion_ffi::udaf::FFI_AggregateUDF;
@@ -35,9 +33,9 @@ use crate::plugin::{
 };
 use crate::runtime::plugin_runtime;
 use crate::safety::{PanicSafeAggregateUdf, PanicSafeScalarUdf, PanicSafeWindowUdf};
-use crate::session_planner::{InProcessLogicalCodec, InProcessPhysicalCodec, SessionPlanner};
+use crate::handover::{DeferredDml, InProcessLogicalCodec};
 use crate::version::AbiVersion;
-use datafusion::execution::context::QueryPlanner;
+use datafusion::logical_expr::LogicalPlan;
 
 /// A plugin's objects, built once per process.
 pub struct ExportedState {
@@ -719,57 +717,12 @@ pub mod c_api {
         }
     }
 
-    /// The plugin's query planner around `fallback` (the session's current planner).
-    ///
-    /// # Safety
-    /// `fallback` must be a valid `FFI_QueryPlanner` (it is cloned, not taken).
-    pub unsafe fn session_planner<P: Exported>(
-        fallback: *const FFI_QueryPlanner,
-    ) -> *mut FFI_QueryPlanner {
-        produce("dfplugin_session_planner", || {
-            // SAFETY: per the contract, a non-null pointer is a valid FFI_QueryPlanner.
-            let fallback = unsafe { fallback.as_ref() }.ok_or_else(|| {
-                PluginError::new(
-                    ErrorCode::InvalidArgument,
-                    "fallback is NULL; expected the session's FFI_QueryPlanner",
-                )
-            })?;
-            let state = exported_state::<P>()?;
-            let fallback: Arc<dyn QueryPlanner + Send + Sync> = fallback.into();
-            let planner = SessionPlanner::new(
-                P::MANIFEST.name,
-                fallback,
-                state.exports.analyzer_rules.clone(),
-            );
-            tracing::info!(target: "df_plugin", plugin = P::MANIFEST.name, "session planner created");
-            Ok(FFI_QueryPlanner::new(
-                Arc::new(planner),
-                Some(state.runtime.clone()),
-                &state.task_context_provider(),
-                Arc::new(InProcessLogicalCodec),
-                Arc::new(InProcessPhysicalCodec),
-            ))
-        })
-    }
-
     /// The plugin's in-process logical codec, for a host session's codec chain.
     pub fn logical_codec<P: Exported>() -> *mut FFI_LogicalExtensionCodec {
         produce("dfplugin_logical_codec", || {
             let state = exported_state::<P>()?;
             Ok(FFI_LogicalExtensionCodec::new(
                 Arc::new(InProcessLogicalCodec),
-                Some(state.runtime.clone()),
-                &state.task_context_provider(),
-            ))
-        })
-    }
-
-    /// The plugin's in-process physical codec, for a host session's codec chain.
-    pub fn physical_codec<P: Exported>() -> *mut FFI_PhysicalExtensionCodec {
-        produce("dfplugin_physical_codec", || {
-            let state = exported_state::<P>()?;
-            Ok(FFI_PhysicalExtensionCodec::new(
-                Arc::new(InProcessPhysicalCodec),
                 Some(state.runtime.clone()),
                 &state.task_context_provider(),
             ))
@@ -850,14 +803,157 @@ pub mod c_api {
         }
     }
 
+    /// The plan a host handed over (`plan_bytes`, `len`) decoded with its session's codec chain
+    /// (`codec`), which reaches the plugin's in-process codec and the host's own.
+    ///
+    /// # Safety
+    /// `plan_bytes` must be NULL or point to `len` readable bytes; `codec` NULL or a valid
+    /// `FFI_LogicalExtensionCodec`.
+    unsafe fn handed_over_plan<P: Exported>(
+        plan_bytes: *const u8,
+        len: usize,
+        codec: *const FFI_LogicalExtensionCodec,
+    ) -> Result<(LogicalPlan, FFI_LogicalExtensionCodec), PluginError> {
+        if plan_bytes.is_null() {
+            return Err(PluginError::new(
+                ErrorCode::InvalidArgument,
+                "plan_bytes is NULL; expected a plan encoded with the session's codecs",
+            ));
+        }
+        // SAFETY: per the contract, `plan_bytes` points to `len` readable bytes.
+        let bytes = unsafe { std::slice::from_raw_parts(plan_bytes, len) };
+        // SAFETY: per the contract, a non-null codec is valid for the duration of the call.
+        let codec = unsafe { codec.as_ref() }.ok_or_else(|| {
+            PluginError::new(
+                ErrorCode::InvalidArgument,
+                "codec is NULL; expected the session's FFI_LogicalExtensionCodec",
+            )
+        })?;
+        let plan = crate::handover::decode_plan(bytes, codec, &exported_state::<P>()?.task_ctx.task_ctx())
+            .map_err(|e| PluginError::from_datafusion(&e, ErrorCode::Plan))?;
+        Ok((plan, codec.clone()))
+    }
+
+    /// The description of a handed-over plan (`PlanDescription` JSON) for the plugin's analyzer
+    /// rules: what a Rust host's analyzer would describe.
+    ///
+    /// # Safety
+    /// As [`handed_over_plan`].
+    pub unsafe fn describe_plan<P: Exported>(
+        plan_bytes: *const u8,
+        len: usize,
+        codec: *const FFI_LogicalExtensionCodec,
+    ) -> *const c_char {
+        produce_text("dfplugin_describe_plan", || {
+            let (plan, _) = unsafe { handed_over_plan::<P>(plan_bytes, len, codec) }?;
+            let description = crate::analyzer::describe_plan(&plan)
+                .map_err(|e| PluginError::from_datafusion(&e, ErrorCode::Plan))?;
+            serde_json::to_string(&description).map_err(|e| {
+                PluginError::new(ErrorCode::Internal, format!("plan description does not serialize: {e}"))
+            })
+        })
+    }
+
+    /// A handed-over `DELETE` / `UPDATE` on one of the plugin's tables as a table whose scan
+    /// runs it ([`DeferredDml`]); `settings_json` holds the session's values of the plugin's
+    /// namespace. NULL with `unsupported` when the statement is not DML on the plugin's table.
+    ///
+    /// # Safety
+    /// As [`handed_over_plan`]; `settings_json` a NUL-terminated string.
+    pub unsafe fn dml_provider<P: Exported>(
+        plan_bytes: *const u8,
+        len: usize,
+        codec: *const FFI_LogicalExtensionCodec,
+        settings_json: *const c_char,
+    ) -> *mut FFI_TableProvider {
+        produce("dfplugin_dml_provider", || {
+            let (plan, codec) = unsafe { handed_over_plan::<P>(plan_bytes, len, codec) }?;
+            let settings_json = unsafe { text(settings_json, "settings_json") }?;
+            if crate::handover::own_dml(&plan).is_none() {
+                return Err(PluginError::new(
+                    ErrorCode::Unsupported,
+                    format!("the statement is not a DELETE or UPDATE on a table of plugin '{}'", P::MANIFEST.name),
+                ));
+            }
+            let config = crate::plugin::options_from_settings(&P::MANIFEST, settings_json)?;
+            let provider = DeferredDml::try_new(plan, config)
+                .map_err(|e| PluginError::from_datafusion(&e, ErrorCode::Plan))?;
+            tracing::info!(target: "df_plugin", plugin = P::MANIFEST.name, "DML handed over for planning");
+            Ok(FFI_TableProvider::new_with_ffi_codec(
+                Arc::new(provider),
+                false,
+                Some(exported_state::<P>()?.runtime.clone()),
+                codec,
+            ))
+        })
+    }
+
+    /// The plugin's table function `name` called with `n_args` arguments, each one expression
+    /// as datafusion-proto bytes encoded with the host session's codecs (`codec`), in a session
+    /// with the host's settings of the plugin's namespace (`settings_json`). Unlike
+    /// datafusion-ffi's `FFI_TableFunction`, the provider accepts filter pushdown.
+    ///
+    /// # Safety
+    /// `name` and `settings_json` must be NUL-terminated strings; `args` and `lens` NULL (no
+    /// argument) or arrays of `n_args` pointers to `lens[i]` readable bytes; `codec` a valid
+    /// `FFI_LogicalExtensionCodec`.
+    pub unsafe fn call_table_function<P: Exported>(
+        name: *const c_char,
+        args: *const *const u8,
+        lens: *const usize,
+        n_args: usize,
+        codec: *const FFI_LogicalExtensionCodec,
+        settings_json: *const c_char,
+    ) -> *mut FFI_TableProvider {
+        produce("dfplugin_call_table_function", || {
+            let name = unsafe { text(name, "name") }?;
+            let settings_json = unsafe { text(settings_json, "settings_json") }?;
+            // SAFETY: per the contract, a non-null codec is valid for the duration of the call.
+            let codec = unsafe { codec.as_ref() }.ok_or_else(|| {
+                PluginError::new(ErrorCode::InvalidArgument, "codec is NULL; expected the session's FFI_LogicalExtensionCodec")
+            })?;
+            let (pointers, sizes): (&[*const u8], &[usize]) = if n_args == 0 {
+                (&[], &[])
+            } else if args.is_null() || lens.is_null() {
+                return Err(PluginError::new(
+                    ErrorCode::InvalidArgument,
+                    format!("{n_args} arguments announced but args or lens is NULL"),
+                ));
+            } else {
+                // SAFETY: per the contract, both arrays hold `n_args` elements.
+                unsafe { (std::slice::from_raw_parts(args, n_args), std::slice::from_raw_parts(lens, n_args)) }
+            };
+            let state = exported_state::<P>()?;
+            let task_ctx = state.task_ctx();
+            let decoder: Arc<dyn datafusion_proto::logical_plan::LogicalExtensionCodec> = codec.into();
+            let mut exprs = Vec::with_capacity(n_args);
+            for (i, (pointer, size)) in pointers.iter().zip(sizes).enumerate() {
+                if pointer.is_null() {
+                    return Err(PluginError::new(ErrorCode::InvalidArgument, format!("argument {i} of {name}(...) is NULL")));
+                }
+                // SAFETY: per the contract, `pointer` points to `size` readable bytes.
+                let bytes = unsafe { std::slice::from_raw_parts(*pointer, *size) };
+                let node = <datafusion_proto::protobuf::LogicalExprNode as prost::Message>::decode(bytes).map_err(|e| {
+                    PluginError::new(ErrorCode::InvalidArgument, format!("argument {i} of {name}(...) is not an encoded expression: {e}"))
+                })?;
+                let expr = datafusion_proto::logical_plan::from_proto::parse_expr(&node, task_ctx.as_ref(), decoder.as_ref())
+                    .map_err(|e| PluginError::new(ErrorCode::InvalidArgument, format!("argument {i} of {name}(...): {e}")))?;
+                exprs.push(expr);
+            }
+            let options = Arc::new(crate::plugin::options_from_settings(&P::MANIFEST, settings_json)?);
+            let session = state.scan_session(&options);
+            let provider = crate::table_function::call_provider::<P>(name, &exprs, session.as_ref())?;
+            Ok(FFI_TableProvider::new_with_ffi_codec(provider, true, Some(state.runtime.clone()), codec.clone()))
+        })
+    }
+
     /// The table provider a time-travel clause selects. `plan_bytes` is `SELECT * FROM <table>`
     /// encoded by the host session with the plugin's codec installed (that is how the host hands
     /// over a registered table); `relation_json` a `RelationDescription`. NULL with
     /// `unsupported` when no relation planner of the plugin takes the table.
     ///
     /// # Safety
-    /// `plan_bytes` must point to `len` bytes; `codec` must be the session's valid
-    /// `FFI_LogicalExtensionCodec`; the strings NUL-terminated.
+    /// As [`handed_over_plan`]; the strings NUL-terminated.
     pub unsafe fn time_travel_provider<P: Exported>(
         plan_bytes: *const u8,
         len: usize,
@@ -866,21 +962,7 @@ pub mod c_api {
         settings_json: *const c_char,
     ) -> *mut FFI_TableProvider {
         produce("dfplugin_time_travel_provider", || {
-            if plan_bytes.is_null() {
-                return Err(PluginError::new(
-                    ErrorCode::InvalidArgument,
-                    "plan_bytes is NULL; expected an encoded plan",
-                ));
-            }
-            // SAFETY: per the contract, `plan_bytes` points to `len` readable bytes.
-            let bytes = unsafe { std::slice::from_raw_parts(plan_bytes, len) };
-            // SAFETY: per the contract, a non-null codec is valid.
-            let codec = unsafe { codec.as_ref() }.ok_or_else(|| {
-                PluginError::new(
-                    ErrorCode::InvalidArgument,
-                    "codec is NULL; expected the session's codec",
-                )
-            })?;
+            let (plan, codec) = unsafe { handed_over_plan::<P>(plan_bytes, len, codec) }?;
             let relation_json = unsafe { text(relation_json, "relation_json") }?;
             let settings_json = unsafe { text(settings_json, "settings_json") }?;
             let relation: crate::relation_planner::RelationDescription =
@@ -888,23 +970,15 @@ pub mod c_api {
                     PluginError::new(ErrorCode::InvalidArgument, format!("relation_json: {e}"))
                 })?;
             let state = exported_state::<P>()?;
-            let decoder: Arc<dyn datafusion_proto::logical_plan::LogicalExtensionCodec> =
-                codec.into();
-            let plan = datafusion_proto::bytes::logical_plan_from_bytes_with_extension_codec(
-                bytes,
-                &state.task_ctx.task_ctx(),
-                decoder.as_ref(),
-            )
-            .map_err(|e| PluginError::from_datafusion(&e, ErrorCode::Plan))?;
             let mut table = None;
             datafusion::common::tree_node::TreeNode::apply(&plan, |node| {
-                if let datafusion::logical_expr::LogicalPlan::TableScan(scan) = node {
+                if let LogicalPlan::TableScan(scan) = node {
                     table = Some(Arc::clone(&scan.source));
                 }
                 Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
             })
             .map_err(|e| PluginError::from_datafusion(&e, ErrorCode::Internal))?;
-            let table = table.and_then(|source| crate::session_planner::own_provider(&source));
+            let table = table.and_then(|source| crate::handover::own_provider(&source));
             let config = crate::plugin::options_from_settings(&P::MANIFEST, settings_json)?;
             for planner in &state.exports.relation_planners {
                 if let Some(provider) = planner.plan_relation(&relation, table.clone(), &config)? {
@@ -1127,16 +1201,6 @@ macro_rules! export_plugin {
             }
 
             #[unsafe(no_mangle)]
-            pub unsafe extern "C" fn dfplugin_session_planner(fallback: *const FFI_QueryPlanner) -> *mut FFI_QueryPlanner {
-                unsafe { c_api::session_planner::<$plugin>(fallback) }
-            }
-
-            #[unsafe(no_mangle)]
-            pub unsafe extern "C" fn dfplugin_free_session_planner(ptr: *mut FFI_QueryPlanner) {
-                unsafe { c_api::release("dfplugin_free_session_planner", ptr) }
-            }
-
-            #[unsafe(no_mangle)]
             pub extern "C" fn dfplugin_logical_codec() -> *mut FFI_LogicalExtensionCodec {
                 c_api::logical_codec::<$plugin>()
             }
@@ -1144,16 +1208,6 @@ macro_rules! export_plugin {
             #[unsafe(no_mangle)]
             pub unsafe extern "C" fn dfplugin_free_logical_codec(ptr: *mut FFI_LogicalExtensionCodec) {
                 unsafe { c_api::release("dfplugin_free_logical_codec", ptr) }
-            }
-
-            #[unsafe(no_mangle)]
-            pub extern "C" fn dfplugin_physical_codec() -> *mut FFI_PhysicalExtensionCodec {
-                c_api::physical_codec::<$plugin>()
-            }
-
-            #[unsafe(no_mangle)]
-            pub unsafe extern "C" fn dfplugin_free_physical_codec(ptr: *mut FFI_PhysicalExtensionCodec) {
-                unsafe { c_api::release("dfplugin_free_physical_codec", ptr) }
             }
 
             #[unsafe(no_mangle)]
@@ -1179,6 +1233,37 @@ macro_rules! export_plugin {
                 settings_json: *const c_char,
             ) -> *mut FFI_TableProvider {
                 unsafe { c_api::time_travel_provider::<$plugin>(plan_bytes, len, codec, relation_json, settings_json) }
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn dfplugin_call_table_function(
+                name: *const c_char,
+                args: *const *const u8,
+                lens: *const usize,
+                n_args: usize,
+                codec: *const FFI_LogicalExtensionCodec,
+                settings_json: *const c_char,
+            ) -> *mut FFI_TableProvider {
+                unsafe { c_api::call_table_function::<$plugin>(name, args, lens, n_args, codec, settings_json) }
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn dfplugin_describe_plan(
+                plan_bytes: *const u8,
+                len: usize,
+                codec: *const FFI_LogicalExtensionCodec,
+            ) -> *const c_char {
+                unsafe { c_api::describe_plan::<$plugin>(plan_bytes, len, codec) }
+            }
+
+            #[unsafe(no_mangle)]
+            pub unsafe extern "C" fn dfplugin_dml_provider(
+                plan_bytes: *const u8,
+                len: usize,
+                codec: *const FFI_LogicalExtensionCodec,
+                settings_json: *const c_char,
+            ) -> *mut FFI_TableProvider {
+                unsafe { c_api::dml_provider::<$plugin>(plan_bytes, len, codec, settings_json) }
             }
         };
     };

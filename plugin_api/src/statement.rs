@@ -58,6 +58,11 @@ pub struct StatementInfo {
     pub set_variable: Option<SetVariable>,
     #[serde(default)]
     pub time_travel: Vec<TimeTravelRelation>,
+    /// The query inside a statement DataFusion runs as it plans it (`CREATE TABLE ... AS`,
+    /// `CREATE VIEW ... AS`) or whose plan a host may not hand over (`COPY (query) TO`), so a
+    /// policy can check that query on its own before the statement runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
 }
 
 fn parse(sql: &str, dialect: &str) -> Result<DFStatement, PluginError> {
@@ -192,6 +197,22 @@ fn visit_relations(statement: &mut DFStatement, visitor: &mut TimeTravelVisitor<
     }
 }
 
+/// The query a DDL or COPY statement carries (see [`StatementInfo::query`]).
+fn embedded_query(statement: &DFStatement) -> Option<String> {
+    match statement {
+        DFStatement::CopyTo(copy) => match &copy.source {
+            CopyToSource::Query(query) => Some(query.to_string()),
+            CopyToSource::Relation(_) => None,
+        },
+        DFStatement::Statement(s) => match s.as_ref() {
+            Statement::CreateTable(create) => create.query.as_ref().map(ToString::to_string),
+            Statement::CreateView(view) => Some(view.query.to_string()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 fn classify(statement: &DFStatement) -> (StatementKind, String, Option<SetVariable>) {
     let s = match statement {
         DFStatement::CreateExternalTable(_) => {
@@ -272,6 +293,7 @@ pub fn inspect(sql: &str, dialect: &str) -> Result<StatementInfo, PluginError> {
         name,
         set_variable,
         time_travel: visitor.found,
+        query: embedded_query(&statement),
     })
 }
 
@@ -303,6 +325,17 @@ pub fn rewrite(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn carries_the_query_of_ddl_and_copy() {
+        let query = |sql: &str| inspect(sql, "generic").unwrap().query;
+        assert_eq!(query("CREATE TABLE x AS SELECT random() AS r").as_deref(), Some("SELECT random() AS r"));
+        assert_eq!(query("CREATE VIEW v AS SELECT 1").as_deref(), Some("SELECT 1"));
+        assert_eq!(query("COPY (SELECT 1 AS x) TO '/tmp/o.parquet'").as_deref(), Some("SELECT 1 AS x"));
+        assert_eq!(query("COPY t TO '/tmp/o.parquet'"), None);
+        assert_eq!(query("CREATE TABLE x (a INT)"), None);
+        assert_eq!(query("SELECT 1"), None);
+    }
 
     #[test]
     fn finds_every_version_clause_and_rewrites_under_the_same_name() {

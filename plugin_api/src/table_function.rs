@@ -4,8 +4,8 @@
 //! filter pushdown switched off, so `SELECT … FROM delta_scan(…) WHERE part = 'x'` could never
 //! prune files. Rust hosts call table functions through this ABI instead: the arguments cross
 //! as datafusion-proto bytes, and the provider comes back as an `FFI_TableProvider` that
-//! accepts pushdown. Python hosts still use `FFI_TableFunction` (datafusion-python takes no
-//! other kind of table function).
+//! accepts pushdown. Python hosts register a Python table function that calls the C entry
+//! point `dfplugin_call_table_function` the same way (see `export.rs`).
 
 use std::sync::Arc;
 
@@ -34,19 +34,28 @@ pub type CallTableFunctionWithConfigFn = extern "C" fn(
     config: *const std::ffi::c_void,
 ) -> RResult<FFI_TableProvider, PluginError>;
 
-/// Calls the plugin's table function `name` with `session`, and exports its provider with
-/// pushdown on.
-fn call_in<P: Exported>(name: &str, args: &[RVec<u8>], session: &dyn datafusion::catalog::Session) -> Result<FFI_TableProvider, PluginError> {
+/// Calls the plugin's table function `name` with `exprs` in `session`.
+pub(crate) fn call_provider<P: Exported>(
+    name: &str,
+    exprs: &[datafusion::logical_expr::Expr],
+    session: &dyn datafusion::catalog::Session,
+) -> Result<Arc<dyn TableProvider>, PluginError> {
     let state = exported_state::<P>()?;
     let export = state.exports.table_functions.iter().find(|t| t.name == name).ok_or_else(|| {
         PluginError::new(ErrorCode::UnknownObject, format!("this plugin exports no table function named '{name}'"))
     })?;
-    let task_ctx = state.task_ctx();
-    let exprs = decode_exprs(args, &task_ctx)?;
-    let provider = export
+    export
         .function
-        .call_with_args(TableFunctionArgs::new(&exprs, session))
-        .map_err(|e| PluginError::from_datafusion(&e, ErrorCode::Execution))?;
+        .call_with_args(TableFunctionArgs::new(exprs, session))
+        .map_err(|e| PluginError::from_datafusion(&e, ErrorCode::Execution))
+}
+
+/// Calls the plugin's table function `name` with `session`, and exports its provider with
+/// pushdown on.
+fn call_in<P: Exported>(name: &str, args: &[RVec<u8>], session: &dyn datafusion::catalog::Session) -> Result<FFI_TableProvider, PluginError> {
+    let state = exported_state::<P>()?;
+    let exprs = decode_exprs(args, &state.task_ctx())?;
+    let provider = call_provider::<P>(name, &exprs, session)?;
     Ok(FFI_TableProvider::new(provider, true, Some(state.runtime().clone()), &state.task_context_provider(), None))
 }
 

@@ -45,23 +45,38 @@ _KINDS: Dict[str, Tuple[str, str, str]] = {
         "dfplugin_free_table_provider_factory",
     ),
     "table_provider": ("datafusion_table_provider", "dfplugin_table_provider", "dfplugin_free_table_provider"),
-    # Session bundle (SessionContext.with_extensions): the plugin's query planner and codecs.
-    "session_planner": ("datafusion_query_planner", "dfplugin_session_planner", "dfplugin_free_session_planner"),
+    # Plans handed over by dfplugin.sql (plugin_api/src/handover.rs): the plugin's in-process
+    # codec (installed with SessionContext.with_extensions), and the providers the plugin makes
+    # from an encoded plan: a table at a time-travel version, a DELETE / UPDATE to run.
     "logical_codec": ("datafusion_logical_extension_codec", "dfplugin_logical_codec", "dfplugin_free_logical_codec"),
-    "physical_codec": ("datafusion_physical_extension_codec", "dfplugin_physical_codec", "dfplugin_free_physical_codec"),
     "time_travel_provider": (
         "datafusion_table_provider",
         "dfplugin_time_travel_provider",
+        "dfplugin_free_table_provider",
+    ),
+    "dml_provider": ("datafusion_table_provider", "dfplugin_dml_provider", "dfplugin_free_table_provider"),
+    # A table function called with its arguments: the provider keeps filter pushdown (the
+    # provider datafusion-ffi's FFI_TableFunction returns never takes filters).
+    "table_function_call": (
+        "datafusion_table_provider",
+        "dfplugin_call_table_function",
         "dfplugin_free_table_provider",
     ),
 }
 
 # kind -> the constructor's full argument types, for kinds that take no leading name.
 _ARGTYPES: Dict[str, list] = {
-    "session_planner": [ctypes.c_void_p],
     "logical_codec": [],
-    "physical_codec": [],
     "time_travel_provider": [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p],
+    "dml_provider": [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_char_p],
+    "table_function_call": [
+        ctypes.c_char_p,
+        ctypes.c_void_p,
+        ctypes.c_void_p,
+        ctypes.c_size_t,
+        ctypes.c_void_p,
+        ctypes.c_char_p,
+    ],
 }
 
 # kind -> constructor arguments after the leading ``const char*`` (name, or provider kind).
@@ -79,21 +94,20 @@ _SINCE_MINOR: Dict[str, int] = {
     "table_provider_factory": 2,
     "table_provider": 2,
     # Entry points added to ABI 1.6 libraries after their first release: present or not.
-    "session_planner": 7,
     "logical_codec": 7,
-    "physical_codec": 7,
     "time_travel_provider": 7,
+    "dml_provider": 7,
+    "table_function_call": 7,
 }
 
 #: Capsule name per object kind.
 CAPSULE_NAMES: Dict[str, str] = {k: v[0] for k, v in _KINDS.items()}
 LOGICAL_CODEC_CAPSULE = "datafusion_logical_extension_codec"
-QUERY_PLANNER_CAPSULE = "datafusion_query_planner"
 
 # Capsule names must outlive every capsule: allocate them once, never free them.
 _NAME_BUFFERS: Dict[str, ctypes.Array] = {
     name: ctypes.create_string_buffer(name.encode("ascii"))
-    for name in set(CAPSULE_NAMES.values()) | {LOGICAL_CODEC_CAPSULE, QUERY_PLANNER_CAPSULE}
+    for name in set(CAPSULE_NAMES.values()) | {LOGICAL_CODEC_CAPSULE}
 }
 
 _DESTRUCTOR = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
@@ -170,6 +184,10 @@ class Library:
         if self._analyze_plan is not None:
             self._analyze_plan.restype = ctypes.c_uint32
             self._analyze_plan.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+        self._describe_plan = getattr(self._dll, "dfplugin_describe_plan", None)
+        if self._describe_plan is not None:
+            self._describe_plan.restype = ctypes.c_char_p
+            self._describe_plan.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p]
         minor = self.abi_version()[1]
         #: kind -> why this library cannot make objects of that kind (too old an ABI).
         self._missing: Dict[str, str] = {}
@@ -278,6 +296,10 @@ class Library:
             plugin_message=message,
         )
 
+    def exports_symbol(self, name: str) -> bool:
+        """Whether the library exports the C symbol ``name``."""
+        return hasattr(self._dll, name)
+
     def supports(self, kind: str) -> bool:
         """Whether this library exports the entry points of ``kind``."""
         return kind in self._ctors
@@ -364,6 +386,16 @@ class Library:
             raise PluginError(f"'{self.path}' cannot check plans; rebuild it", kind="capability_unavailable", path=self.path)
         if self._analyze_plan(plan_json.encode("utf-8"), settings_json.encode("utf-8")) != 0:
             raise self.last_error("dfplugin_analyze_plan")
+
+    def describe_plan(self, plan: bytes, codec: int) -> Dict[str, Any]:
+        """``dfplugin_describe_plan``: the plan description (for :meth:`analyze_plan`) of a plan
+        encoded with the session's codecs (``codec``: its ``FFI_LogicalExtensionCodec*``)."""
+        if self._describe_plan is None:
+            raise PluginError(f"'{self.path}' cannot describe plans; rebuild it", kind="capability_unavailable", path=self.path)
+        raw = self._describe_plan(plan, len(plan), codec)
+        if raw is None:
+            raise self.last_error("dfplugin_describe_plan")
+        return json.loads(raw.decode("utf-8"))
 
 
 def capsule_pointer(capsule: Any, name: str) -> int:

@@ -238,8 +238,10 @@ def run_case(plugin: Plugin, case: Dict[str, Any]) -> Tuple[str, str]:
     """Runs one case in a fresh session (and, when it uses ``${TMP}``, a fresh scratch
     directory, removed afterwards); returns ``(outcome, detail)``."""
     capability = case["capability"]
-    if capability in CAPABILITY_MATRIX and not CAPABILITY_MATRIX[capability][0]:
-        return "not_installable", f"{capability} cannot be installed in {HOST}: {CAPABILITY_MATRIX[capability][1]}"
+    if capability in CAPABILITY_MATRIX:
+        known = plugin.capabilities()[capability]
+        if not known["installable"]:
+            return "not_installable", f"{capability} cannot be installed in {HOST}: {known['reason']}"
     if not uses_tmp(case):
         return _run_case_in(plugin, case)
     try:

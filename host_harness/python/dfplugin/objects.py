@@ -109,6 +109,64 @@ class TableFunctionExport(ExportedObject):
         return self._library.capsule(self.kind, self.name, ptr)
 
 
+class PushdownTableFunction:
+    """A plugin table function as a Python table function (``TableFunction(name, obj, ctx,
+    with_session=True)``): each call hands the arguments to the plugin
+    (``dfplugin_call_table_function``), which returns a provider that takes filter pushdown,
+    so ``SELECT ... FROM delta_scan(uri) WHERE id BETWEEN ...`` prunes files as in a Rust host.
+    datafusion-ffi's ``FFI_TableFunction`` switches pushdown off on the providers it returns.
+    """
+
+    def __init__(self, library: Library, name: str, ctx: Any, namespace: Optional[str]) -> None:
+        self._library = library
+        self.name = name
+        # The session's id, not the context: the session holds this object, and a reference
+        # back to its context would be a cycle through Rust that Python's GC cannot collect.
+        self._session_id = ctx.session_id()
+        self._namespace = namespace
+
+    def __repr__(self) -> str:
+        return f"PushdownTableFunction({self.name!r})"
+
+    def __call__(self, *args: Any, session: Any = None) -> Any:
+        import ctypes
+
+        from .session import handle_of_session
+        from .sql import _ProviderCapsule, _namespace_json, _settings
+
+        handle = handle_of_session(self._session_id)
+        if handle is None:
+            raise PluginError(
+                f"table function {self.name}(...) needs the plugin installed into its session (plugin.install(ctx))",
+                kind="not_installed",
+                path=self._library.path,
+            )
+        codec_capsule = handle.__datafusion_logical_extension_codec__()  # alive during the call
+        from datafusion import Expr
+
+        # datafusion-python passes its internal expressions; wrap them for ``to_bytes(ctx)``.
+        encoded = [(arg if isinstance(arg, Expr) else Expr(arg)).to_bytes(handle) for arg in args]
+        buffers = [ctypes.create_string_buffer(b, len(b)) for b in encoded]
+        pointers = (ctypes.c_void_p * max(len(buffers), 1))(*[ctypes.addressof(b) for b in buffers])
+        lengths = (ctypes.c_size_t * max(len(buffers), 1))(*[len(b) for b in encoded])
+        # The calling session's settings of the plugin's namespace (``SET`` values included).
+        settings = _namespace_json(_settings(session if session is not None else handle), self._namespace)
+        capsule = self._library.capsule(
+            "table_function_call",
+            None,
+            extra=(
+                self.name.encode("utf-8"),
+                ctypes.addressof(pointers),
+                ctypes.addressof(lengths),
+                len(buffers),
+                codec_pointer(codec_capsule),
+                settings.encode("utf-8"),
+            ),
+            what=f"{self.name}(...)",
+        )
+        return _ProviderCapsule(capsule)
+
+
 class TableProviderFactoryExport(ExportedObject):
     """A plugin table provider factory (``CREATE EXTERNAL TABLE ... STORED AS <name>``),
     for ``SessionContext.register_table_factory(name, obj)``

@@ -25,6 +25,7 @@ from .objects import (
     AggregateUDFExport,
     ConfigExtensionExport,
     PhysicalOptimizerRuleExport,
+    PushdownTableFunction,
     ScalarUDFExport,
     TableFunctionExport,
     TableProviderExport,
@@ -78,10 +79,11 @@ CAPABILITY_MATRIX: Dict[str, Tuple[bool, str]] = {
         "STORED AS <format> LOCATION '...'. datafusion-python 55 cannot remove a factory again",
     ),
     "analyzer_rule": (
-        False,
-        "datafusion-python 55 has no analyzer-rule hook. Experimental: plugin.install(ctx, query_planner=True) "
-        "runs the rules in the plugin's query planner (SessionContext.with_extensions) on optimized plans, "
-        "and dfplugin.sql / ctx.sql checks DDL and SET; COPY then fails (DataFusion 55's FFI codec has no file formats)",
+        True,
+        "run by dfplugin.sql / ctx.sql (routed when a plugin is loaded) on every statement before it runs: "
+        "the session plans it, the plan is handed to the plugin (encoded with the plugin's codec) and its "
+        "rules check it; DDL, SET and COPY by statement kind. Plans built with the DataFrame API without SQL "
+        "are not checked (datafusion-python 55 has no analyzer-rule hook)",
     ),
     "relation_planner": (
         True,
@@ -90,11 +92,18 @@ CAPABILITY_MATRIX: Dict[str, Tuple[bool, str]] = {
         "statement scans it; a clause it cannot honour is an error naming the table",
     ),
     "dml": (
-        False,
-        "datafusion-ffi 55's table provider does not forward DELETE/UPDATE. Experimental: "
-        "plugin.install(ctx, query_planner=True) plans them in the plugin's query planner "
-        "(SessionContext.with_extensions); INSERT works either way",
+        True,
+        "INSERT INTO / INSERT OVERWRITE through the table provider; DELETE / UPDATE (which datafusion-ffi 55's "
+        "table provider does not forward) through dfplugin.sql / ctx.sql: the statement's plan is handed to the "
+        "plugin, which plans it on its own table and runs it when the DataFrame executes",
     ),
+}
+
+#: Entry points dfplugin.sql needs to hand plans over for a capability (plugin_api handover.rs).
+_HANDOVER_ENTRY_POINTS: Dict[str, Tuple[str, ...]] = {
+    "analyzer_rule": ("dfplugin_logical_codec", "dfplugin_describe_plan", "dfplugin_analyze_plan", "dfplugin_inspect_sql"),
+    "dml": ("dfplugin_logical_codec", "dfplugin_dml_provider"),
+    "relation_planner": ("dfplugin_logical_codec", "dfplugin_time_travel_provider", "dfplugin_inspect_sql"),
 }
 
 _SIMPLE_IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -360,6 +369,10 @@ class Plugin:
         from datafusion.user_defined import TableFunction
 
         self._check_object("table_function", name)
+        if self._library.supports("table_function_call") and self._library.supports("logical_codec"):
+            # Called through the plugin's own entry point: its providers keep filter pushdown.
+            call = PushdownTableFunction(self._library, name, ctx, self.config_namespace)
+            return TableFunction(name, call, ctx, with_session=True)
         return TableFunction(name, TableFunctionExport(self._library, name), ctx)
 
     def physical_optimizer_rule(self, name: str) -> PhysicalOptimizerRuleExport:
@@ -503,6 +516,13 @@ class Plugin:
         out: Dict[str, Dict[str, Any]] = {}
         for cap in KNOWN_CAPABILITIES:
             installable, reason = CAPABILITY_MATRIX[cap]
+            missing = [e for e in _HANDOVER_ENTRY_POINTS.get(cap, ()) if not self._library.exports_symbol(e)]
+            if installable and missing:
+                installable = False
+                reason = (
+                    f"this library was built without {', '.join(missing)} (an older build of the plugin); "
+                    f"rebuild it to get {cap} in datafusion-python. With it: {reason}"
+                )
             out[cap] = {"declared": cap in declared, "installable": installable, "reason": reason}
         return out
 
@@ -665,7 +685,6 @@ class Plugin:
         options: Optional[Mapping[str, Any]] = None,
         *,
         skip_unavailable: bool = True,
-        query_planner: bool = False,
     ) -> InstalledPlugin:
         """Installs every object of the plugin into ``ctx``. All or nothing.
 
@@ -697,11 +716,9 @@ class Plugin:
         """
         _require_context(ctx)
         with _install_lock:
-            return self._install(ctx, options, skip_unavailable, query_planner)
+            return self._install(ctx, options, skip_unavailable)
 
-    def _install(
-        self, ctx: Any, options: Optional[Mapping[str, Any]], skip_unavailable: bool, query_planner: bool = False
-    ) -> InstalledPlugin:
+    def _install(self, ctx: Any, options: Optional[Mapping[str, Any]], skip_unavailable: bool) -> InstalledPlugin:
         from datafusion.user_defined import AggregateUDF, ScalarUDF, WindowUDF
 
         caps = self.capabilities()
@@ -751,7 +768,7 @@ class Plugin:
         # 2. Check every name before touching the session.
         try:
             return self._check_and_register(
-                ctx, declared, unavailable, wanted, ns, scalars, aggregates, windows, tables, rules, factories, query_planner
+                ctx, declared, unavailable, wanted, ns, scalars, aggregates, windows, tables, rules, factories
             )
         except PluginError:
             raise
@@ -777,7 +794,6 @@ class Plugin:
         tables: List[Tuple[str, Any]],
         rules: List[Tuple[str, Any]],
         factories: List[Tuple[str, Any]],
-        query_planner: bool = False,
     ) -> InstalledPlugin:
         collisions: List[str] = []
         taken = set(ctx.udfs())
@@ -849,7 +865,7 @@ class Plugin:
             if ns is not None:
                 if current is None:
                     config_state = "defaults"
-                    log.warning(
+                    log.info(
                         "plugin %s: this SessionContext has no '%s' configuration namespace (datafusion-python 55 "
                         "cannot add one to an existing context); the plugin uses its defaults and "
                         "`SET %s.<key>` fails here. Create the context with "
@@ -877,11 +893,13 @@ class Plugin:
                 ctx.add_physical_optimizer_rule(r)
                 installed.append(InstalledObject("physical_optimizer_rule", n))
             if self._library.supports("logical_codec"):
-                # Codecs on a handle dfplugin keeps (time travel hands tables over through
-                # them); with query_planner the planner, which belongs to the whole session.
-                install_extension(self, ctx, query_planner)
-                if query_planner:
-                    installed.append(InstalledObject("query_planner", self.name))
+                # The codec, on a handle dfplugin keeps: dfplugin.sql hands plans to the plugin
+                # through it (policy, DELETE / UPDATE, time travel).
+                install_extension(self, ctx)
+                # Rules and planners run in dfplugin.sql / ctx.sql from now on in this session.
+                for kind in ("analyzer_rule", "relation_planner"):
+                    if kind in declared and kind not in unavailable:
+                        installed += [InstalledObject(kind, n) for n in self.objects(kind)]
         except Exception as e:
             failures = []
             for what, action in reversed(undo):

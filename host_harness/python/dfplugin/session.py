@@ -1,11 +1,12 @@
-"""The plugin's whole-session objects for datafusion-python 55: a query planner and codecs.
+"""The plugin's codec in a datafusion-python 55 session, for handing plans to the plugin.
 
 datafusion-python 55 has no hook for analyzer rules, relation planners or DML on foreign
-tables, but it takes whole query planners and extension codecs through
-``SessionContext.with_extensions``. :class:`PluginExtension` is that bundle: the plugin's
-planner wraps the session's own, runs the plugin's analyzer rules on every plan that reaches
-physical planning, and plans ``DELETE`` / ``UPDATE`` on the plugin's tables; its codecs carry
-plugin objects across the planner boundary inside this process.
+tables. :func:`dfplugin.sql` does their work instead: it plans a statement in the session,
+encodes the plan with the session's codecs and hands the bytes to the plugin
+(``plugin_api/src/handover.rs``), which checks it against its analyzer rules, plans a
+``DELETE`` / ``UPDATE`` on its own table, or opens a table at a time-travel version. The
+plugin's in-process logical codec (installed with ``SessionContext.with_extensions``) is what
+lets any registered table cross: the table stays in this process and the bytes carry a handle.
 """
 
 from __future__ import annotations
@@ -14,12 +15,10 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any, Dict, Optional
 
-from ._ffi import QUERY_PLANNER_CAPSULE, capsule_pointer
-
 if TYPE_CHECKING:  # pragma: no cover
     from .plugin import Plugin
 
-__all__ = ["PluginCodecs", "PluginExtension", "extension_handle"]
+__all__ = ["PluginCodecs", "extension_handle", "handle_of_session"]
 
 
 class PluginLogicalCodec:
@@ -32,20 +31,10 @@ class PluginLogicalCodec:
         return self._plugin.library.capsule("logical_codec", None, extra=())
 
 
-class PluginPhysicalCodec:
-    """The plugin's in-process physical codec (``__datafusion_physical_extension_codec__``)."""
-
-    def __init__(self, plugin: "Plugin") -> None:
-        self._plugin = plugin
-
-    def __datafusion_physical_extension_codec__(self, session: Any = None) -> Any:
-        return self._plugin.library.capsule("physical_codec", None, extra=())
-
-
 class PluginCodecs:
-    """A ``SessionContext.with_extensions`` bundle with the plugin's codecs only. Installing it
-    changes nothing for other queries: the codecs live on the handle it returns, which dfplugin
-    keeps to hand registered tables to the plugin (time travel)."""
+    """A ``SessionContext.with_extensions`` bundle with the plugin's logical codec. Installing
+    it changes nothing for other queries: the codec lives on the handle it returns, which
+    dfplugin keeps to encode plans it hands to the plugin."""
 
     def __init__(self, plugin: "Plugin") -> None:
         self._plugin = plugin
@@ -56,23 +45,7 @@ class PluginCodecs:
     def __datafusion_session_components__(self, ctx: Any) -> Any:
         from datafusion.extensions import SessionExtensionComponents
 
-        return SessionExtensionComponents(
-            logical_extension_codecs=[PluginLogicalCodec(self._plugin)],
-            physical_extension_codecs=[PluginPhysicalCodec(self._plugin)],
-        )
-
-
-class PluginExtension(PluginCodecs):
-    """A ``SessionContext.with_extensions`` bundle: the plugin's codecs and query planner.
-
-    Experimental (``plugin.install(ctx, query_planner=True)``): every plan of the session then
-    crosses datafusion-ffi's query-planner boundary as protobuf, which DataFusion 55 cannot do
-    for ``COPY`` (file formats), and in-memory tables are copied on each crossing.
-    """
-
-    def __datafusion_session_planner__(self, ctx: Any, fallback: Any) -> Any:
-        pointer = capsule_pointer(fallback, QUERY_PLANNER_CAPSULE)
-        return self._plugin.library.capsule("session_planner", None, extra=(pointer,), what="session planner")
+        return SessionExtensionComponents(logical_extension_codecs=[PluginLogicalCodec(self._plugin)])
 
 
 # session id -> the context handle that carries the plugin codecs (kept for encoding plans).
@@ -80,10 +53,9 @@ _handles: Dict[str, Any] = {}
 _handles_lock = threading.Lock()
 
 
-def install_extension(plugin: "Plugin", ctx: Any, query_planner: bool = False) -> Any:
-    """Installs ``plugin``'s codecs (and with ``query_planner`` its planner, for the whole
-    session) on ``ctx``'s session; returns the handle carrying the codecs."""
-    handle = ctx.with_extensions(PluginExtension(plugin) if query_planner else PluginCodecs(plugin))
+def install_extension(plugin: "Plugin", ctx: Any) -> Any:
+    """Installs ``plugin``'s codec on ``ctx``'s session; returns the handle carrying it."""
+    handle = ctx.with_extensions(PluginCodecs(plugin))
     with _handles_lock:
         _handles[ctx.session_id()] = handle
     # The handle shares the session; drop it with the last user context.
@@ -98,5 +70,10 @@ def _forget(session_id: str) -> None:
 
 def extension_handle(ctx: Any) -> Optional[Any]:
     """The handle of ``ctx``'s session that carries a plugin's codecs, if one was installed."""
+    return handle_of_session(ctx.session_id())
+
+
+def handle_of_session(session_id: str) -> Optional[Any]:
+    """:func:`extension_handle` by session id."""
     with _handles_lock:
-        return _handles.get(ctx.session_id())
+        return _handles.get(session_id)

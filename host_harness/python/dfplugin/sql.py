@@ -1,24 +1,34 @@
 """``dfplugin.sql(ctx, query)``: SQL with every capability of the installed plugins.
 
-datafusion-python 55 executes some statements before any planner sees them, and its SQL
-planner drops a time-travel clause that no relation planner claims (``FROM t VERSION AS OF 0``
-would read the latest snapshot). This entry point hands each statement to the plugin first:
+datafusion-python 55 has no hook for analyzer rules or relation planners, its foreign table
+providers carry no ``DELETE`` / ``UPDATE``, it executes DDL and ``SET`` as it plans them, and
+its SQL planner drops a time-travel clause no relation planner claims (``FROM t VERSION AS OF
+0`` would read the latest snapshot). This entry point hands each statement to the plugin
+first (``plugin_api/src/statement.rs``, ``handover.rs``):
 
-- ``FROM t VERSION AS OF n`` / ``TIMESTAMP AS OF ts`` on a plugin Delta table scans the
-  provider the plugin's relation planner opens at that version (what ``delta_scan(uri, n)``
-  reads); on any other relation the statement fails, naming the table and the clause. Never
-  the latest rows in silence.
-- DDL and ``SET`` / ``RESET`` are checked against the plugins' SQL policy (queries, DML and
-  ``COPY`` are checked by the plugin's query planner, which sees every plan, DataFrame plans
-  included).
-- ``SET <namespace>.<key> = value`` for a plugin's namespace is validated first: a mistyped key
-  or a bad value is an error naming it, and nothing is set.
-- ``RESET <namespace>.<key>`` restores the key's declared default (DataFusion 55 resets only
+- **Time travel.** ``FROM t VERSION AS OF n`` / ``TIMESTAMP AS OF ts`` on a plugin Delta table
+  scans the provider the plugin's relation planner opens at that version (what
+  ``delta_scan(uri, n)`` reads); on any other relation the statement fails, naming the table
+  and the clause. Never the latest rows in silence.
+- **The SQL policy** (the plugins' analyzer rules) on every statement before it runs: by
+  statement kind, and where a rule needs it, on the statement's plan (handed to the plugin
+  encoded with the session's codecs, described there as a Rust host's analyzer would): the
+  query, the DML input, the query inside ``COPY`` / ``CREATE ... AS``, views and subqueries
+  included. A plan that cannot be handed over (DataFusion 55's protobuf has no ``IN
+  (subquery)``, ``EXISTS`` or correlated subqueries) is refused by a rule that needs to see it.
+- **DELETE / UPDATE** on a plugin's table: the plugin plans the statement on its own table;
+  the DataFrame returned runs it when executed (each execution runs it again, like any DML
+  DataFrame), with the same guards, counts and commits as in a Rust host.
+- **Configuration.** ``SET <namespace>.<key> = value`` of a plugin's key is validated first: a
+  mistyped key or a bad value is an error naming it, and nothing is set. ``RESET
+  <namespace>.<key>`` restores the key's declared default (DataFusion 55 resets only
   ``datafusion.*`` keys).
 
 Loading a plugin routes ``SessionContext.sql`` and ``sql_with_options`` through here, so the
-plain ``ctx.sql(...)`` behaves the same. Statements without a time-travel clause in sessions
-without an installed plugin go to DataFusion untouched.
+plain ``ctx.sql(...)`` behaves the same. In sessions no plugin was installed into, statements go
+to DataFusion untouched, except that a time-travel clause is refused and ``SET`` of a loaded
+plugin's key is validated. Plans built with the DataFrame API alone never pass through here:
+the policy does not see them.
 """
 
 from __future__ import annotations
@@ -29,20 +39,15 @@ import json
 import re
 import threading
 import uuid
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .errors import PluginConfigError, PluginError
 
 __all__ = ["sql", "route_session_sql"]
 
+_AS_OF = re.compile(r"\bAS\s+OF\b", re.IGNORECASE)
+_SET = re.compile(r"^\s*SET\b", re.IGNORECASE)
 _RESET = re.compile(r"^\s*RESET\s+([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+)\s*;?\s*$", re.IGNORECASE)
-# Statements the planner never sees (DDL, SET and friends) and time-travel clauses: only these
-# are inspected; every other statement goes straight to DataFusion.
-_NEEDS_PLUGIN = re.compile(
-    r"^\s*(?:CREATE|DROP|ALTER|SET|RESET|TRUNCATE|SHOW|BEGIN|START|COMMIT|ROLLBACK|DESCRIBE|DESC)\b|\bAS\s+OF\b",
-    re.IGNORECASE,
-)
-
 _DESCRIBE = re.compile(r"^\s*(?:DESCRIBE|DESC)\s+([A-Za-z_][A-Za-z0-9_.]*)\s*;?\s*$", re.IGNORECASE)
 
 _CODE_PREFIX = re.compile(r"^\[E\d{4} [a-z_]+\]\s*")
@@ -64,10 +69,12 @@ def _plugins_of(ctx: Any) -> List[Any]:
         return [_plugins[p] for p in names if p in _plugins]
 
 
-def _raw_sql(ctx: Any, query: str, options: Any = None) -> Any:
+def _raw_sql(ctx: Any, query: str, options: Any = None, param_values: Any = None, named_params: Any = None) -> Any:
     """The wheel's own ``SessionContext.sql`` (not the routed one)."""
     run = _original.get("sql") or type(ctx).sql
-    return run(ctx, query) if options is None else run(ctx, query, options)
+    if param_values is None and not named_params:
+        return run(ctx, query) if options is None else run(ctx, query, options)
+    return run(ctx, query, options, param_values, **(named_params or {}))
 
 
 def _loaded_plugins() -> List[Any]:
@@ -95,7 +102,28 @@ def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+# session id -> its settings, read once and dropped by every statement that may change them.
+_settings_cache: Dict[str, Dict[str, str]] = {}
+
+
+def _forget_settings(ctx: Any) -> None:
+    with _route_lock:
+        _settings_cache.pop(ctx.session_id(), None)
+
+
 def _settings(ctx: Any) -> Dict[str, str]:
+    """Every setting of ``ctx``'s session, plugin namespaces included (cached per session;
+    ``SET``, ``RESET`` and DDL statements drop the cached copy)."""
+    with _route_lock:
+        cached = _settings_cache.get(ctx.session_id())
+    if cached is None:
+        cached = _read_settings(ctx)
+        with _route_lock:
+            _settings_cache[ctx.session_id()] = cached
+    return cached
+
+
+def _read_settings(ctx: Any) -> Dict[str, str]:
     """Every setting of ``ctx``'s session, plugin namespaces included (read from a copy)."""
     from datafusion import SessionContext
 
@@ -117,15 +145,75 @@ def _namespace_json(settings: Dict[str, str], namespace: Optional[str]) -> str:
     return json.dumps({k[len(marker) :]: v for k, v in settings.items() if k.startswith(marker)})
 
 
-def _check_statement(plugins: List[Any], info: Dict[str, Any], settings: Dict[str, str]) -> None:
-    """The plugins' analyzer rules on a statement DataFusion runs without planning it."""
-    plan = {
-        "nodes": [{"kind": info["kind"], "name": info["name"], "context": "top level"}],
-        "functions": [],
-    }
-    for plugin in plugins:
-        if plugin.objects("analyzer_rule"):
-            plugin.library.analyze_plan(json.dumps(plan), _namespace_json(settings, plugin.config_namespace))
+def _top_nodes(info: Dict[str, Any]) -> List[Dict[str, Any]]:
+    return [{"kind": info["kind"], "name": info["name"], "context": "top level"}]
+
+
+def _encode_reason(error: BaseException) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return f"datafusion-python 55 cannot hand this plan to the plugin: {text}"
+
+
+def _describe_plans(plugin: Any, handle: Any, plans: List[Any]) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]], List[str]]:
+    """Nodes, functions and unchecked reasons of ``plans`` (datafusion-python LogicalPlans),
+    each encoded with the session's codecs and described by ``plugin``."""
+    from ._ffi import codec_pointer
+
+    codec_capsule = handle.__datafusion_logical_extension_codec__()  # keeps the codec alive
+    codec = codec_pointer(codec_capsule)
+    nodes: List[Dict[str, Any]] = []
+    functions: List[Dict[str, Any]] = []
+    unchecked: List[str] = []
+    for plan in plans:
+        try:
+            encoded = plan.to_bytes(handle)
+        except Exception as e:  # a plan protobuf cannot carry (e.g. IN (subquery) in DataFusion 55)
+            unchecked.append(_encode_reason(e))
+            continue
+        described = plugin.library.describe_plan(encoded, codec)
+        nodes += described.get("nodes", [])
+        functions += described.get("functions", [])
+        unchecked += described.get("unchecked", [])
+    return nodes, functions, unchecked
+
+
+def _enforce_policy(
+    ctx: Any, plugins: List[Any], info: Dict[str, Any], settings: Dict[str, str], plans: Callable[[], List[Any]]
+) -> None:
+    """The plugins' analyzer rules on a statement before it runs.
+
+    Each rule first sees the statement's kind alone (enough for ``allow_ddl`` and friends);
+    when it would refuse a statement whose contents it cannot see, the statement's plans
+    (``plans()``: the query, or the query inside ``CREATE ... AS`` / ``COPY``) are handed to
+    the plugin and described there, as a Rust host's analyzer would. A plan that cannot be
+    handed over is listed as unchecked, and a rule that needs to see it refuses the statement.
+    """
+    from .session import extension_handle
+
+    rule_plugins = [p for p in plugins if p.objects("analyzer_rule")]
+    if not rule_plugins:
+        return
+    top = {"nodes": _top_nodes(info), "functions": []}
+    handle = extension_handle(ctx)
+    described: Optional[List[Any]] = None
+    for plugin in rule_plugins:
+        ns = _namespace_json(settings, plugin.config_namespace)
+        plugin.library.analyze_plan(json.dumps(top), ns)
+        try:
+            plugin.library.analyze_plan(json.dumps(dict(top, unchecked=["the statement's plan"])), ns)
+            continue  # the rules decide by statement kind alone here
+        except PluginError:
+            pass
+        if described is None:
+            described = plans()
+        if handle is None:
+            nodes, functions, unchecked = [], [], ["the session has no plugin codec (install the plugin into it)"]
+        else:
+            nodes, functions, unchecked = _describe_plans(plugin, handle, described)
+        full = {"nodes": top["nodes"] + nodes, "functions": functions}
+        if unchecked:
+            full["unchecked"] = unchecked
+        plugin.library.analyze_plan(json.dumps(full), ns)
 
 
 def _unknown_key(plugin: Any, key: str) -> PluginConfigError:
@@ -139,13 +227,23 @@ def _unknown_key(plugin: Any, key: str) -> PluginConfigError:
     )
 
 
-def _validate_set(plugins: List[Any], key: str, value: str) -> None:
-    found = _plugin_key(plugins or _loaded_plugins(), key)
+def _validate_set(plugins: List[Any], key: str, value: str, settings: Dict[str, str]) -> None:
+    found = _plugin_key(plugins, key)
     if found is None:
         return
     plugin, inner, default = found
     if default is None:
         raise _unknown_key(plugin, key)
+    namespace = key.partition(".")[0]
+    if not any(k.startswith(namespace + ".") for k in settings):
+        raise PluginConfigError(
+            f"[E0004 invalid_config] SET {key}: this session has no '{namespace}' configuration namespace "
+            f"(datafusion-python 55 cannot add one to an existing SessionContext). Create the context with "
+            f"datafusion.SessionContext(plugin.session_config()), then plugin.install(ctx). Nothing was set",
+            kind="invalid_config",
+            path=plugin.path,
+            code=4,
+        )
     try:
         plugin.validate_options({inner: value})
     except PluginConfigError as e:
@@ -260,49 +358,129 @@ def _describe(ctx: Any, name: str) -> Any:
     return ctx.from_arrow(_raw_sql(probe, f"DESCRIBE {name}").to_arrow_table())
 
 
-def sql(ctx: Any, query: str, options: Any = None) -> Any:
-    """Runs ``query`` in ``ctx`` (a datafusion ``SessionContext``) and returns its DataFrame,
-    with the installed plugins' time travel, statement policy and configuration checks
-    (see the module documentation)."""
-    def call(q: str) -> Any:
-        return _raw_sql(ctx, q, options)
+def _dml_handover(ctx: Any, plugins: List[Any], df: Any, settings: Dict[str, str]) -> Optional[Any]:
+    """A DELETE / UPDATE on a plugin's table as the DataFrame of the plugin's DML provider
+    (executing it runs the statement), or None when no installed plugin owns the table."""
+    from ._ffi import codec_pointer
+    from .session import extension_handle
 
-    if not _NEEDS_PLUGIN.search(query):
-        return call(query)
+    handle = extension_handle(ctx)
+    if handle is None:
+        return None
+    codec_capsule = handle.__datafusion_logical_extension_codec__()  # keeps the codec alive
+    codec = codec_pointer(codec_capsule)
+    plan = df.logical_plan()
+    for plugin in plugins:
+        if not plugin.library.supports("dml_provider"):
+            continue
+        encoded = plan.to_bytes(handle)
+        buf = ctypes.create_string_buffer(encoded, len(encoded))
+        try:
+            provider = plugin.library.capsule(
+                "dml_provider",
+                None,
+                extra=(
+                    ctypes.addressof(buf),
+                    len(encoded),
+                    codec,
+                    _namespace_json(settings, plugin.config_namespace).encode("utf-8"),
+                ),
+                what="DELETE / UPDATE",
+            )
+        except PluginError as e:
+            if e.code == 9:  # unsupported: not this plugin's table
+                continue
+            raise
+        return ctx.read_table(_ProviderCapsule(provider))
+    return None
+
+
+def _check_without_install(ctx: Any, query: str) -> None:
+    """A session no plugin was installed into: ``SET`` of a loaded plugin's key is still
+    validated, and a time-travel clause is refused (DataFusion would ignore it)."""
+    candidates = _loaded_plugins()
+    if not candidates:
+        return
+    settings = _settings(ctx)
+    dialect = settings.get("datafusion.sql_parser.dialect", "generic") or "generic"
+    try:
+        info = json.loads(candidates[0].library.inspect_sql(query, dialect))
+    except PluginError:
+        return  # not one statement the plugin's parser reads: DataFusion reports it
+    if info.get("set_variable"):
+        _forget_settings(ctx)
+        _validate_set(candidates, info["set_variable"]["key"], info["set_variable"]["value"], settings)
+    if info["time_travel"]:
+        _time_travel(ctx, query, dialect, info, settings)
+
+
+def sql(ctx: Any, query: str, options: Any = None, param_values: Any = None, **named_params: Any) -> Any:
+    """Runs ``query`` in ``ctx`` (a datafusion ``SessionContext``) and returns its DataFrame,
+    with the installed plugins' time travel, SQL policy, DML and configuration checks
+    (see the module documentation). ``options``, ``param_values`` and ``named_params`` are
+    ``SessionContext.sql``'s (placeholders are substituted by DataFusion; the policy checks
+    the plan after substitution)."""
+    def call(q: str) -> Any:
+        return _raw_sql(ctx, q, options, param_values, named_params)
+
     plugins = _plugins_of(ctx)
+    if not plugins:
+        if _AS_OF.search(query) or _SET.match(query):
+            _check_without_install(ctx, query)
+        return call(query)
+    settings = _settings(ctx)
+    dialect = settings.get("datafusion.sql_parser.dialect", "generic") or "generic"
     describe = _DESCRIBE.match(query)
-    if describe and plugins:
+    if describe:
         return _describe(ctx, describe.group(1))
+    try:
+        info = json.loads(plugins[0].library.inspect_sql(query, dialect))
+    except PluginError:
+        # Not one statement the plugin's parser reads. DataFusion reports it, unless a policy
+        # needs to see the statement: then it is refused here, with the parser's reason.
+        info = {"kind": "statement", "name": "Statement", "time_travel": []}
+        _enforce_policy(ctx, plugins, info, settings, lambda: [])
+        return call(query)
+    kind = info["kind"]
+    if kind in ("ddl", "statement"):
+        _forget_settings(ctx)
     match = _RESET.match(query)
-    if match and plugins:
+    if match:
         key = match.group(1).lower()
         found = _plugin_key(plugins, key)
         if found is not None:
             plugin, inner, default = found
             if default is None:
                 raise _unknown_key(plugin, key)
-            settings = _settings(ctx)
-            _check_statement(plugins, {"kind": "statement", "name": "ResetVariable"}, settings)
+            _enforce_policy(ctx, plugins, info, settings, lambda: [])
             return call(f"SET {key} = {_sql_string(default)}")
-    candidates = plugins or _loaded_plugins()
-    if not candidates:
-        return call(query)
-    settings = _settings(ctx)
-    dialect = settings.get("datafusion.sql_parser.dialect", "generic") or "generic"
-    try:
-        info = json.loads(candidates[0].library.inspect_sql(query, dialect))
-    except PluginError:
-        # Not one statement the plugin's parser reads: DataFusion reports it.
-        return call(query)
-    if info["kind"] in ("ddl", "statement") and plugins:
-        _check_statement(plugins, info, settings)
     if info.get("set_variable"):
-        _validate_set(plugins, info["set_variable"]["key"], info["set_variable"]["value"])
-    if not info["time_travel"]:
-        return call(query)
-    rewritten, temps = _time_travel(ctx, query, dialect, info, settings)
+        _validate_set(plugins, info["set_variable"]["key"], info["set_variable"]["value"], settings)
+    embedded = info.get("query")
+
+    def embedded_plans() -> List[Any]:
+        from .session import extension_handle
+
+        handle = extension_handle(ctx) or ctx
+        return [_raw_sql(handle, embedded).logical_plan()] if embedded else []
+
+    if kind in ("ddl", "statement"):
+        # DataFusion runs these as it plans them: check first, with the query they carry.
+        _enforce_policy(ctx, plugins, info, settings, embedded_plans)
+    temps: List[str] = []
+    if info["time_travel"]:
+        query, temps = _time_travel(ctx, query, dialect, info, settings)
     try:
-        return call(rewritten)
+        df = call(query)
+        if kind in ("query", "dml", "copy"):
+            _enforce_policy(
+                ctx, plugins, info, settings, embedded_plans if kind == "copy" and embedded else lambda: [df.logical_plan()]
+            )
+        if kind == "dml" and info["name"] in ("Delete", "Update"):
+            handed_over = _dml_handover(ctx, plugins, df, settings)
+            if handed_over is not None:
+                return handed_over
+        return df
     finally:
         # The DataFrame's plan holds the providers; the names are no longer needed.
         for temp in temps:
@@ -324,18 +502,18 @@ def route_session_sql() -> None:
         _original["sql_with_options"] = SessionContext.sql_with_options
 
         @functools.wraps(_original["sql"])
-        def routed_sql(self: Any, query: str, options: Any = None, *args: Any, **kwargs: Any) -> Any:
-            # Parameterized queries are substituted by DataFusion: the plugin sees them only
-            # through its query planner.
-            if args or kwargs or not isinstance(query, str):
-                return _original["sql"](self, query, options, *args, **kwargs)
-            return sql(self, query, options)
+        def routed_sql(self: Any, query: str, options: Any = None, param_values: Any = None, **named_params: Any) -> Any:
+            if not isinstance(query, str):
+                return _original["sql"](self, query, options, param_values, **named_params)
+            return sql(self, query, options, param_values, **named_params)
 
         @functools.wraps(_original["sql_with_options"])
-        def routed_sql_with_options(self: Any, query: str, options: Any, *args: Any, **kwargs: Any) -> Any:
-            if args or kwargs or not isinstance(query, str):
-                return _original["sql_with_options"](self, query, options, *args, **kwargs)
-            return sql(self, query, options)
+        def routed_sql_with_options(
+            self: Any, query: str, options: Any, param_values: Any = None, **named_params: Any
+        ) -> Any:
+            if not isinstance(query, str):
+                return _original["sql_with_options"](self, query, options, param_values, **named_params)
+            return sql(self, query, options, param_values, **named_params)
 
         SessionContext.sql = routed_sql  # type: ignore[method-assign]
         SessionContext.sql_with_options = routed_sql_with_options  # type: ignore[method-assign]

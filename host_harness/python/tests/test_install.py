@@ -19,10 +19,16 @@ from dfplugin.conform import find_error_code
 # Every installable object, generically from the manifest
 
 
-def test_install_into_plain_context(plugin: dfplugin.Plugin, caplog) -> None:
+def test_install_into_plain_context(plugin: dfplugin.Plugin, caplog, capfd) -> None:
     ctx = datafusion.SessionContext()
-    with caplog.at_level(logging.WARNING, logger="dfplugin"):
+    capfd.readouterr()
+    with caplog.at_level(logging.INFO, logger="dfplugin"):
         report = plugin.install(ctx)
+    # Quiet on success: nothing printed, no warning (every declared capability installs here).
+    printed = capfd.readouterr()
+    assert printed.out == "" and printed.err == "", printed
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], [r.getMessage() for r in caplog.records]
+    assert report.not_installed == []
     installed = {(o.kind, o.name) for o in report.objects}
     for kind in ("scalar_udf", "aggregate_udf", "window_udf", "table_function", "physical_optimizer_rule"):
         for name in plugin.objects(kind):
@@ -30,9 +36,13 @@ def test_install_into_plain_context(plugin: dfplugin.Plugin, caplog) -> None:
     assert set(plugin.objects("scalar_udf")) <= set(ctx.udfs())
     assert set(plugin.objects("aggregate_udf")) <= set(ctx.udafs())
     assert set(plugin.objects("window_udf")) <= set(ctx.udwfs())
-    # The config namespace cannot be added to an existing context: said, not skipped silently.
+    # The config namespace cannot be added to an existing context: said in the report and at
+    # INFO, and a SET of a plugin key says how to get a settable session. Nothing is set.
     assert report.config == "defaults"
     assert any("session_config" in r.getMessage() for r in caplog.records)
+    with pytest.raises(dfplugin.PluginConfigError, match=r"session_config\(\).*Nothing was set"):
+        ctx.sql("SET codeanatomy.span.line_base = 1")
+    assert ctx.sql("SELECT 1 AS x").to_pylist() == [{"x": 1}]
 
 
 def test_every_function_runs_its_documented_example(plugin: dfplugin.Plugin) -> None:
@@ -374,16 +384,27 @@ def test_capabilities_matrix(plugin: dfplugin.Plugin) -> None:
         "table_provider",
         "table_provider_factory",
         "relation_planner",
+        "analyzer_rule",
+        "dml",
     ):
         assert caps[name]["installable"], name
-    for name in ("analyzer_rule", "dml"):
-        assert not caps[name]["installable"], name
-        assert "query_planner=True" in caps[name]["reason"], name
     assert "register_table_factory" in caps["table_provider_factory"]["reason"]
     assert "register_table" in caps["table_provider"]["reason"]
-    assert "datafusion-python 55" in caps["analyzer_rule"]["reason"]
+    assert "dfplugin.sql" in caps["analyzer_rule"]["reason"] and "DataFrame API" in caps["analyzer_rule"]["reason"]
+    assert "DELETE / UPDATE" in caps["dml"]["reason"]
     with pytest.raises(ValueError):
         plugin.capabilities(host="spark")
+
+
+def test_capabilities_of_a_build_without_the_hand_over_entry_points(plugin: dfplugin.Plugin, monkeypatch) -> None:
+    """An older build of the plugin lacks dfplugin_describe_plan / dfplugin_dml_provider: its
+    policy and DELETE / UPDATE are reported not installable, naming the missing entry point."""
+    real = plugin.library.exports_symbol
+    monkeypatch.setattr(plugin.library, "exports_symbol", lambda name: name not in ("dfplugin_describe_plan", "dfplugin_dml_provider") and real(name))
+    caps = plugin.capabilities()
+    assert not caps["analyzer_rule"]["installable"] and "dfplugin_describe_plan" in caps["analyzer_rule"]["reason"]
+    assert not caps["dml"]["installable"] and "rebuild" in caps["dml"]["reason"]
+    assert caps["relation_planner"]["installable"]
 
 
 def test_delta_table_needs_a_delta_provider(fixture_lib) -> None:

@@ -41,6 +41,11 @@ def test_three_line_usage_runs_as_written(lib_path: str, readme: Path) -> None:
     check = first + "\nassert ctx.sql('SELECT * FROM dfplugin_loaded()').count() == 1\n"
     proc = _run(check, lib_path)
     assert proc.returncode == 0, proc.stderr
+    # Installing is quiet: nothing on stdout, and on stderr only the test setup's own notice
+    # that this unsigned build was allowed (DFPLUGIN_ALLOW_UNSIGNED=1, see conftest.py).
+    assert proc.stdout == ""
+    noise = [line for line in proc.stderr.splitlines() if line.strip() and "unsigned plugins are allowed" not in line]
+    assert noise == [], proc.stderr
 
 
 def test_every_readme_snippet_runs(lib_path: str) -> None:

@@ -49,6 +49,13 @@ pub fn check(plan: &PlanDescription, settings: &PolicySettings) -> Result<(), Pl
         }
     }
     if settings.deterministic {
+        if let Some(reason) = plan.unchecked.first() {
+            return Err(deny(
+                &format!("a statement whose functions cannot be checked for volatility ({reason})"),
+                "top level",
+                "SET codeanatomy.policy.deterministic = false",
+            ));
+        }
         if let Some(f) = plan.functions.iter().find(|f| f.volatility == "volatile") {
             return Err(deny(&format!("volatile function {}()", f.name), &f.context, "SET codeanatomy.policy.deterministic = false"));
         }
@@ -78,6 +85,7 @@ mod tests {
         PlanDescription {
             nodes: vec![PlanNode { kind, name: name.into(), table: None, context: "top level > subquery".into() }],
             functions: vec![],
+            unchecked: vec![],
         }
     }
 
@@ -99,5 +107,14 @@ mod tests {
         assert!(check(&p, &PolicySettings::default()).is_ok());
         let err = check(&p, &PolicySettings { deterministic: true, ..Default::default() }).unwrap_err();
         assert!(err.message().contains("random()") && err.message().contains("deterministic = false allows it"), "{}", err.message());
+    }
+
+    #[test]
+    fn an_unchecked_part_is_refused_only_when_functions_matter() {
+        let mut p = plan(StatementKind::Query, "Query");
+        p.unchecked.push("IN (subquery) does not serialize".into());
+        assert!(check(&p, &PolicySettings { allow_ddl: false, ..Default::default() }).is_ok());
+        let err = check(&p, &PolicySettings { deterministic: true, ..Default::default() }).unwrap_err();
+        assert!(err.message().contains("IN (subquery) does not serialize"), "{}", err.message());
     }
 }
