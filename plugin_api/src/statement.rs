@@ -63,6 +63,28 @@ pub struct StatementInfo {
     /// policy can check that query on its own before the statement runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
+    /// For `EXPLAIN <statement>`: the explained statement, and the `EXPLAIN ...` words before
+    /// it (options included), so a host can explain what it runs in the statement's place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explained: Option<ExplainedStatement>,
+}
+
+/// The statement inside an `EXPLAIN`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExplainedStatement {
+    /// `EXPLAIN`, `EXPLAIN ANALYZE VERBOSE`, ... (everything before the statement).
+    pub prefix: String,
+    pub statement: String,
+}
+
+fn explained(statement: &DFStatement) -> Option<ExplainedStatement> {
+    let DFStatement::Explain(explain) = statement else {
+        return None;
+    };
+    let inner = explain.statement.to_string();
+    let full = explain.to_string();
+    let prefix = full.strip_suffix(&inner)?.trim_end().to_string();
+    Some(ExplainedStatement { prefix, statement: inner })
 }
 
 fn parse(sql: &str, dialect: &str) -> Result<DFStatement, PluginError> {
@@ -294,6 +316,7 @@ pub fn inspect(sql: &str, dialect: &str) -> Result<StatementInfo, PluginError> {
         set_variable,
         time_travel: visitor.found,
         query: embedded_query(&statement),
+        explained: explained(&statement),
     })
 }
 
@@ -325,6 +348,16 @@ pub fn rewrite(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn splits_an_explain_into_its_words_and_statement() {
+        let info = inspect("EXPLAIN ANALYZE DELETE FROM t WHERE id = 1", "generic").unwrap();
+        let explained = info.explained.expect("explained");
+        assert_eq!(explained.statement, "DELETE FROM t WHERE id = 1");
+        assert_eq!(explained.prefix, "EXPLAIN ANALYZE");
+        assert_eq!(inspect("EXPLAIN SELECT 1", "generic").unwrap().explained.unwrap().prefix, "EXPLAIN");
+        assert!(inspect("SELECT 1", "generic").unwrap().explained.is_none());
+    }
 
     #[test]
     fn carries_the_query_of_ddl_and_copy() {

@@ -39,6 +39,7 @@ import json
 import re
 import threading
 import uuid
+from collections import OrderedDict
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .errors import PluginConfigError, PluginError
@@ -102,8 +103,10 @@ def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-# session id -> its settings, read once and dropped by every statement that may change them.
-_settings_cache: Dict[str, Dict[str, str]] = {}
+# session id -> its settings, read once and dropped by every statement that may change them;
+# the least recently used sessions drop out (contexts come and go without telling us).
+_settings_cache: "OrderedDict[str, Dict[str, str]]" = OrderedDict()
+_SETTINGS_CACHED_SESSIONS = 64
 
 
 def _forget_settings(ctx: Any) -> None:
@@ -114,12 +117,17 @@ def _forget_settings(ctx: Any) -> None:
 def _settings(ctx: Any) -> Dict[str, str]:
     """Every setting of ``ctx``'s session, plugin namespaces included (cached per session;
     ``SET``, ``RESET`` and DDL statements drop the cached copy)."""
+    session_id = ctx.session_id()
     with _route_lock:
-        cached = _settings_cache.get(ctx.session_id())
+        cached = _settings_cache.get(session_id)
+        if cached is not None:
+            _settings_cache.move_to_end(session_id)
     if cached is None:
         cached = _read_settings(ctx)
         with _route_lock:
-            _settings_cache[ctx.session_id()] = cached
+            _settings_cache[session_id] = cached
+            while len(_settings_cache) > _SETTINGS_CACHED_SESSIONS:
+                _settings_cache.popitem(last=False)
     return cached
 
 
@@ -150,7 +158,7 @@ def _top_nodes(info: Dict[str, Any]) -> List[Dict[str, Any]]:
 
 
 def _encode_reason(error: BaseException) -> str:
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    text = " ".join(str(error).split()) or type(error).__name__
     return f"datafusion-python 55 cannot hand this plan to the plugin: {text}"
 
 
@@ -178,7 +186,12 @@ def _describe_plans(plugin: Any, handle: Any, plans: List[Any]) -> Tuple[List[Di
 
 
 def _enforce_policy(
-    ctx: Any, plugins: List[Any], info: Dict[str, Any], settings: Dict[str, str], plans: Callable[[], List[Any]]
+    ctx: Any,
+    plugins: List[Any],
+    info: Dict[str, Any],
+    settings: Dict[str, str],
+    plans: Callable[[], List[Any]],
+    unseen: Optional[str] = None,
 ) -> None:
     """The plugins' analyzer rules on a statement before it runs.
 
@@ -211,6 +224,8 @@ def _enforce_policy(
         else:
             nodes, functions, unchecked = _describe_plans(plugin, handle, described)
         full = {"nodes": top["nodes"] + nodes, "functions": functions}
+        if unseen:
+            unchecked = [unseen] + unchecked
         if unchecked:
             full["unchecked"] = unchecked
         plugin.library.analyze_plan(json.dumps(full), ns)
@@ -358,9 +373,9 @@ def _describe(ctx: Any, name: str) -> Any:
     return ctx.from_arrow(_raw_sql(probe, f"DESCRIBE {name}").to_arrow_table())
 
 
-def _dml_handover(ctx: Any, plugins: List[Any], df: Any, settings: Dict[str, str]) -> Optional[Any]:
-    """A DELETE / UPDATE on a plugin's table as the DataFrame of the plugin's DML provider
-    (executing it runs the statement), or None when no installed plugin owns the table."""
+def _dml_handover(ctx: Any, plugins: List[Any], df: Any, settings: Dict[str, str], statement: str) -> Optional[Any]:
+    """A DELETE / UPDATE on a plugin's table as the plugin's DML provider capsule (scanning it
+    runs the statement), or None when no installed plugin owns the table."""
     from ._ffi import codec_pointer
     from .session import extension_handle
 
@@ -373,10 +388,19 @@ def _dml_handover(ctx: Any, plugins: List[Any], df: Any, settings: Dict[str, str
     for plugin in plugins:
         if not plugin.library.supports("dml_provider"):
             continue
-        encoded = plan.to_bytes(handle)
+        try:
+            encoded = plan.to_bytes(handle)
+        except Exception as e:
+            raise PluginError(
+                f"{statement!r} cannot be handed to plugin '{plugin.name}', which runs DELETE / UPDATE on its tables "
+                f"in datafusion-python: {_encode_reason(e)}. Nothing was changed. Write the condition without "
+                "IN / EXISTS / correlated subqueries (e.g. a literal list, or a join into a temporary table)",
+                kind="dml_unsupported",
+                path=plugin.path,
+            ) from e
         buf = ctypes.create_string_buffer(encoded, len(encoded))
         try:
-            provider = plugin.library.capsule(
+            return plugin.library.capsule(
                 "dml_provider",
                 None,
                 extra=(
@@ -391,7 +415,6 @@ def _dml_handover(ctx: Any, plugins: List[Any], df: Any, settings: Dict[str, str
             if e.code == 9:  # unsupported: not this plugin's table
                 continue
             raise
-        return ctx.read_table(_ProviderCapsule(provider))
     return None
 
 
@@ -435,11 +458,13 @@ def sql(ctx: Any, query: str, options: Any = None, param_values: Any = None, **n
         return _describe(ctx, describe.group(1))
     try:
         info = json.loads(plugins[0].library.inspect_sql(query, dialect))
-    except PluginError:
-        # Not one statement the plugin's parser reads. DataFusion reports it, unless a policy
-        # needs to see the statement: then it is refused here, with the parser's reason.
-        info = {"kind": "statement", "name": "Statement", "time_travel": []}
-        _enforce_policy(ctx, plugins, info, settings, lambda: [])
+    except PluginError as e:
+        # Not one statement the plugin's parser reads: DataFusion reports it, unless the policy
+        # restricts statements or must see functions; then it is refused, with the reason.
+        reason = _CODE_PREFIX.sub("", e.plugin_message or str(e))
+        unread = f"that the plugin's SQL parser cannot read ({reason})"
+        info = {"kind": "statement", "name": unread, "time_travel": []}
+        _enforce_policy(ctx, plugins, info, settings, lambda: [], unseen=f"a statement {unread}")
         return call(query)
     kind = info["kind"]
     if kind in ("ddl", "statement"):
@@ -453,7 +478,10 @@ def sql(ctx: Any, query: str, options: Any = None, param_values: Any = None, **n
             if default is None:
                 raise _unknown_key(plugin, key)
             _enforce_policy(ctx, plugins, info, settings, lambda: [])
-            return call(f"SET {key} = {_sql_string(default)}")
+            try:
+                return call(f"SET {key} = {_sql_string(default)}")
+            finally:
+                _forget_settings(ctx)
     if info.get("set_variable"):
         _validate_set(plugins, info["set_variable"]["key"], info["set_variable"]["value"], settings)
     embedded = info.get("query")
@@ -477,11 +505,23 @@ def sql(ctx: Any, query: str, options: Any = None, param_values: Any = None, **n
                 ctx, plugins, info, settings, embedded_plans if kind == "copy" and embedded else lambda: [df.logical_plan()]
             )
         if kind == "dml" and info["name"] in ("Delete", "Update"):
-            handed_over = _dml_handover(ctx, plugins, df, settings)
-            if handed_over is not None:
-                return handed_over
+            provider = _dml_handover(ctx, plugins, df, settings, query)
+            if provider is not None:
+                return ctx.read_table(_ProviderCapsule(provider))
+        explained = info.get("explained")
+        if explained and re.match(r"^\s*(DELETE|UPDATE)\b", explained["statement"], re.IGNORECASE):
+            # EXPLAIN of a DELETE / UPDATE the plugin runs: explain what runs in its place.
+            inner = call(explained["statement"])
+            provider = _dml_handover(ctx, plugins, inner, settings, explained["statement"])
+            if provider is not None:
+                temp = f"__dfplugin_dml_{uuid.uuid4().hex}"
+                ctx.register_table(temp, _ProviderCapsule(provider))
+                temps.append(temp)
+                return call(f"{explained['prefix']} SELECT * FROM {temp}")
         return df
     finally:
+        if kind in ("ddl", "statement"):
+            _forget_settings(ctx)  # again: a reader may have cached the old values meanwhile
         # The DataFrame's plan holds the providers; the names are no longer needed.
         for temp in temps:
             ctx.deregister_table(temp)

@@ -160,6 +160,20 @@ def test_dml_matches_the_rust_host_statement_by_statement(plugin: dfplugin.Plugi
     assert len(history) == 8, [h.get("operation") for h in history]
 
 
+def test_explain_shows_what_runs_and_a_condition_that_cannot_cross_is_refused(plugin: dfplugin.Plugin, tmp_path: Path) -> None:
+    uri = str(tmp_path / "t")
+    write_deltalake(uri, pa.table({"id": pa.array([1, 2, 3], pa.int64())}))
+    ctx = plugin.session_context()
+    ctx.sql(f"CREATE EXTERNAL TABLE t STORED AS DELTA LOCATION '{uri}'").collect()
+    plans = {r["plan_type"]: r["plan"] for r in ctx.sql("EXPLAIN DELETE FROM t WHERE id = 1").to_pylist()}
+    assert "physical_plan_error" not in plans and "DeltaDmlExec" in plans["physical_plan"], plans
+    assert DeltaTable(uri).version() == 0, "EXPLAIN changes nothing"
+    ctx.from_pydict({"k": [1]}, name="m")
+    with pytest.raises(dfplugin.PluginError, match=r"IN \(<subquery>\).*Nothing was changed"):
+        ctx.sql("DELETE FROM t WHERE id IN (SELECT k FROM m)")
+    assert DeltaTable(uri).version() == 0 and DeltaTable(uri).to_pyarrow_table().num_rows == 3
+
+
 def test_dml_on_a_table_of_no_plugin_is_left_to_datafusion(plugin: dfplugin.Plugin) -> None:
     """An in-memory table is DataFusion's own: its DELETE / UPDATE run as in a session without
     any plugin (DataFusion 55's MemTable supports them), not through the plugin."""
@@ -218,6 +232,9 @@ def test_a_plan_the_policy_cannot_see_is_refused_with_the_reason(plugin: dfplugi
     ctx.sql("SET codeanatomy.policy.deterministic = true").collect()
     with pytest.raises(dfplugin.PluginError, match=r"policy_violation.*cannot be checked.*IN \(<subquery>\)"):
         ctx.sql(query)
+    # A statement the plugin cannot even parse is not waved through either.
+    with pytest.raises(dfplugin.PluginError, match=r"policy_violation.*SQL parser cannot read"):
+        ctx.sql("SELEC random()")
 
 
 def test_the_docs_say_which_entry_points_the_policy_covers() -> None:
