@@ -803,6 +803,22 @@ pub mod c_api {
         }
     }
 
+    /// The host session's codec a hand-over entry point was given.
+    ///
+    /// # Safety
+    /// `codec` must be NULL or a valid `FFI_LogicalExtensionCodec` for the duration of the call.
+    unsafe fn session_codec<'a>(
+        codec: *const FFI_LogicalExtensionCodec,
+    ) -> Result<&'a FFI_LogicalExtensionCodec, PluginError> {
+        // SAFETY: per the contract, a non-null codec is valid for the duration of the call.
+        unsafe { codec.as_ref() }.ok_or_else(|| {
+            PluginError::new(
+                ErrorCode::InvalidArgument,
+                "codec is NULL; expected the session's FFI_LogicalExtensionCodec",
+            )
+        })
+    }
+
     /// The plan a host handed over (`plan_bytes`, `len`) decoded with its session's codec chain
     /// (`codec`), which reaches the plugin's in-process codec and the host's own.
     ///
@@ -822,13 +838,7 @@ pub mod c_api {
         }
         // SAFETY: per the contract, `plan_bytes` points to `len` readable bytes.
         let bytes = unsafe { std::slice::from_raw_parts(plan_bytes, len) };
-        // SAFETY: per the contract, a non-null codec is valid for the duration of the call.
-        let codec = unsafe { codec.as_ref() }.ok_or_else(|| {
-            PluginError::new(
-                ErrorCode::InvalidArgument,
-                "codec is NULL; expected the session's FFI_LogicalExtensionCodec",
-            )
-        })?;
+        let codec = unsafe { session_codec(codec) }?;
         let plan = crate::handover::decode_plan(bytes, codec, &exported_state::<P>()?.task_ctx.task_ctx())
             .map_err(|e| PluginError::from_datafusion(&e, ErrorCode::Plan))?;
         Ok((plan, codec.clone()))
@@ -869,15 +879,13 @@ pub mod c_api {
         produce("dfplugin_dml_provider", || {
             let (plan, codec) = unsafe { handed_over_plan::<P>(plan_bytes, len, codec) }?;
             let settings_json = unsafe { text(settings_json, "settings_json") }?;
-            if crate::handover::own_dml(&plan).is_none() {
-                return Err(PluginError::new(
+            let config = crate::plugin::options_from_settings(&P::MANIFEST, settings_json)?;
+            let provider = DeferredDml::for_own_dml(plan, config).ok_or_else(|| {
+                PluginError::new(
                     ErrorCode::Unsupported,
                     format!("the statement is not a DELETE or UPDATE on a table of plugin '{}'", P::MANIFEST.name),
-                ));
-            }
-            let config = crate::plugin::options_from_settings(&P::MANIFEST, settings_json)?;
-            let provider = DeferredDml::try_new(plan, config)
-                .map_err(|e| PluginError::from_datafusion(&e, ErrorCode::Plan))?;
+                )
+            })?;
             tracing::info!(target: "df_plugin", plugin = P::MANIFEST.name, "DML handed over for planning");
             Ok(FFI_TableProvider::new_with_ffi_codec(
                 Arc::new(provider),
@@ -908,10 +916,7 @@ pub mod c_api {
         produce("dfplugin_call_table_function", || {
             let name = unsafe { text(name, "name") }?;
             let settings_json = unsafe { text(settings_json, "settings_json") }?;
-            // SAFETY: per the contract, a non-null codec is valid for the duration of the call.
-            let codec = unsafe { codec.as_ref() }.ok_or_else(|| {
-                PluginError::new(ErrorCode::InvalidArgument, "codec is NULL; expected the session's FFI_LogicalExtensionCodec")
-            })?;
+            let codec = unsafe { session_codec(codec) }?;
             let (pointers, sizes): (&[*const u8], &[usize]) = if n_args == 0 {
                 (&[], &[])
             } else if args.is_null() || lens.is_null() {

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::{plan_datafusion_err, DataFusionError, Result, TableReference};
+use datafusion::common::{DataFusionError, Result, TableReference};
 use datafusion::config::ConfigOptions;
 use datafusion::datasource::{source_as_provider, TableType};
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
@@ -198,14 +198,12 @@ pub struct DeferredDml {
 }
 
 impl DeferredDml {
-    /// `plan` must be a DELETE / UPDATE on the plugin's own table ([`own_dml`]); `config`
-    /// holds the session's settings of the plugin's namespace.
-    pub fn try_new(plan: LogicalPlan, config: ConfigOptions) -> Result<Self> {
-        let table = own_dml(&plan)
-            .map(|dml| dml.table_name.to_string())
-            .ok_or_else(|| plan_datafusion_err!("expected a DELETE or UPDATE on a table of this plugin"))?;
+    /// `plan` when it is a DELETE / UPDATE on the plugin's own table ([`own_dml`]), else
+    /// None; `config` holds the session's settings of the plugin's namespace.
+    pub fn for_own_dml(plan: LogicalPlan, config: ConfigOptions) -> Option<Self> {
+        let table = own_dml(&plan)?.table_name.to_string();
         let schema = Arc::clone(plan.schema().inner());
-        Ok(Self { plan, table, config, schema })
+        Some(Self { plan, table, config, schema })
     }
 }
 

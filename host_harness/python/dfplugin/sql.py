@@ -305,34 +305,25 @@ def _time_travel(ctx: Any, query: str, dialect: str, info: Dict[str, Any], setti
     try:
         for r in relations:
             relation = json.dumps({"table": r["table"], "version": {"clause": r["clause"], "value": r["value"]}})
-            try:
-                plan = _raw_sql(handle, f"SELECT * FROM {r['table']}").logical_plan().to_bytes(handle)
-            except Exception as e:
-                raise PluginError(
-                    f"{r['clause']} {r['value_sql']} on '{r['table']}': the table cannot be resolved in this session: {e}",
-                    kind="time_travel_unsupported",
-                ) from e
-            provider = None
-            for plugin in candidates:
-                buf = ctypes.create_string_buffer(plan, len(plan))
+
+            def encode(_plugin: Any, r: Dict[str, Any] = r) -> bytes:
                 try:
-                    provider = plugin.library.capsule(
-                        "time_travel_provider",
-                        None,
-                        extra=(
-                            ctypes.addressof(buf),
-                            len(plan),
-                            codec,
-                            relation.encode("utf-8"),
-                            _namespace_json(settings, plugin.config_namespace).encode("utf-8"),
-                        ),
-                        what=f"{r['clause']} {r['value_sql']} on '{r['table']}'",
-                    )
-                    break
-                except PluginError as e:
-                    if e.code == 9:  # unsupported: not this plugin's table, try the next one
-                        continue
-                    raise
+                    return _raw_sql(handle, f"SELECT * FROM {r['table']}").logical_plan().to_bytes(handle)
+                except Exception as e:
+                    raise PluginError(
+                        f"{r['clause']} {r['value_sql']} on '{r['table']}': the table cannot be resolved in this session: {e}",
+                        kind="time_travel_unsupported",
+                    ) from e
+
+            provider = _hand_over(
+                candidates,
+                "time_travel_provider",
+                encode,
+                codec,
+                settings,
+                f"{r['clause']} {r['value_sql']} on '{r['table']}'",
+                relation.encode("utf-8"),
+            )
             if provider is None:
                 raise PluginError(
                     f"{r['clause']} {r['value_sql']} on table '{r['table']}' cannot be honoured: it is not a Delta "
@@ -385,11 +376,10 @@ def _dml_handover(ctx: Any, plugins: List[Any], df: Any, settings: Dict[str, str
     codec_capsule = handle.__datafusion_logical_extension_codec__()  # keeps the codec alive
     codec = codec_pointer(codec_capsule)
     plan = df.logical_plan()
-    for plugin in plugins:
-        if not plugin.library.supports("dml_provider"):
-            continue
+
+    def encode(plugin: Any) -> bytes:
         try:
-            encoded = plan.to_bytes(handle)
+            return plan.to_bytes(handle)
         except Exception as e:
             raise PluginError(
                 f"{statement!r} cannot be handed to plugin '{plugin.name}', which runs DELETE / UPDATE on its tables "
@@ -398,21 +388,35 @@ def _dml_handover(ctx: Any, plugins: List[Any], df: Any, settings: Dict[str, str
                 kind="dml_unsupported",
                 path=plugin.path,
             ) from e
-        buf = ctypes.create_string_buffer(encoded, len(encoded))
+
+    return _hand_over(plugins, "dml_provider", encode, codec, settings, "DELETE / UPDATE")
+
+
+def _hand_over(
+    plugins: List[Any],
+    kind: str,
+    encode: Callable[[Any], bytes],
+    codec: int,
+    settings: Dict[str, str],
+    what: str,
+    *args: bytes,
+) -> Optional[Any]:
+    """The capsule of the first of ``plugins`` whose ``kind`` entry point takes the plan
+    ``encode(plugin)`` returns (called ``(plan, len, codec, *args, settings)``), or None when
+    each says the plan is not its business (``unsupported``). Each plugin gets its own encoding:
+    the handles in the bytes are decoded once."""
+    for plugin in plugins:
+        if not plugin.library.supports(kind):
+            continue
+        plan = encode(plugin)
+        buf = ctypes.create_string_buffer(plan, len(plan))
+        settings_json = _namespace_json(settings, plugin.config_namespace).encode("utf-8")
         try:
             return plugin.library.capsule(
-                "dml_provider",
-                None,
-                extra=(
-                    ctypes.addressof(buf),
-                    len(encoded),
-                    codec,
-                    _namespace_json(settings, plugin.config_namespace).encode("utf-8"),
-                ),
-                what="DELETE / UPDATE",
+                kind, None, extra=(ctypes.addressof(buf), len(plan), codec, *args, settings_json), what=what
             )
         except PluginError as e:
-            if e.code == 9:  # unsupported: not this plugin's table
+            if e.code == 9:  # unsupported: not this plugin's table, try the next one
                 continue
             raise
     return None
@@ -467,8 +471,6 @@ def sql(ctx: Any, query: str, options: Any = None, param_values: Any = None, **n
         _enforce_policy(ctx, plugins, info, settings, lambda: [], unseen=f"a statement {unread}")
         return call(query)
     kind = info["kind"]
-    if kind in ("ddl", "statement"):
-        _forget_settings(ctx)
     match = _RESET.match(query)
     if match:
         key = match.group(1).lower()
